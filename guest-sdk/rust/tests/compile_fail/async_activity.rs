@@ -1,0 +1,6 @@
+#[activity::defn]
+async fn fetch(url: String) -> String {
+    url
+}
+
+fn main() {}

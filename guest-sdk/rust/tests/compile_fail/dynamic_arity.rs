@@ -1,0 +1,6 @@
+#[activity::defn(dynamic)]
+fn fallback(first: Vec<activity::RawValue>, second: String) -> String {
+    second
+}
+
+fn main() {}
