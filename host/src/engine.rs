@@ -1,0 +1,120 @@
+//! The one wasmtime `Engine` of a host process, and the linker every plugin
+//! is instantiated against.
+//!
+//! Choices, and why:
+//! - Epoch interruption, not fuel, bounds run time: it costs a load and a
+//!   compare per loop back-edge, and with `UpdateDeadline::Yield` it also
+//!   makes a CPU-bound plugin hand its thread back to tokio every tick.
+//! - The pooling allocator keeps instance slots, memories and fiber stacks
+//!   mapped between executions, so a fresh instance per execution costs
+//!   microseconds; where the platform cannot reserve the pool (a low
+//!   `ulimit -v`, say) the host falls back to on-demand allocation and says so.
+//! - `call_async` everywhere: each execution runs on its own fiber stack.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::bindings::Plugin;
+use crate::sandbox::Sandbox;
+
+/// How often the epoch advances: the granularity of deadlines and of the
+/// time slice a busy plugin runs before yielding.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Engine settings a host chooses at start-up.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Instances alive at once: executions in flight plus plugins being loaded.
+    /// Sizes the pooling allocator.
+    pub max_instances: u32,
+    /// Use the pooling allocator when the platform allows it.
+    pub pooling: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { max_instances: 200, pooling: true }
+    }
+}
+
+/// How instances are allocated, for the start-up log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allocation {
+    Pooling,
+    OnDemand,
+}
+
+fn base_config() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config
+}
+
+fn pooling(max_instances: u32) -> PoolingAllocationConfig {
+    // Components built by componentize-py and componentize-js hold a dozen
+    // core instances and a few memories and tables each; Rust plugins one.
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(max_instances)
+        .total_core_instances(max_instances.saturating_mul(8))
+        .total_memories(max_instances.saturating_mul(2))
+        .total_tables(max_instances.saturating_mul(4))
+        .total_stacks(max_instances)
+        .max_core_instances_per_component(64)
+        .max_memories_per_component(8)
+        .max_tables_per_component(16)
+        .max_tables_per_module(4)
+        .max_memories_per_module(2)
+        .table_elements(200_000)
+        .max_component_instance_size(8 << 20)
+        .max_core_instance_size(4 << 20);
+    pool
+}
+
+/// Builds the engine, with the pooling allocator when asked for and possible.
+pub fn build(options: &EngineOptions) -> anyhow::Result<(Engine, Allocation)> {
+    if options.pooling {
+        let mut config = base_config();
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(options.max_instances)));
+        match Engine::new(&config) {
+            Ok(engine) => return Ok((engine, Allocation::Pooling)),
+            Err(e) => tracing::warn!(
+                "pooling instance allocator unavailable ({e:#}); allocating instances on demand, \
+                 which makes every execution slower"
+            ),
+        }
+    }
+    let engine = Engine::new(&base_config())
+        .map_err(anyhow::Error::from)
+        .context("cannot configure the WebAssembly engine")?;
+    Ok((engine, Allocation::OnDemand))
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
+pub fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("cannot start the epoch thread");
+}
+
+/// The linker every plugin is checked and instantiated against: WASI 0.2,
+/// `wasi:http` (so components that import it link; the sandbox decides what
+/// a request may reach), and the host's `context` interface.
+pub fn linker(engine: &Engine) -> anyhow::Result<Linker<Sandbox>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    Plugin::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
+    Ok(linker)
+}

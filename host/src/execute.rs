@@ -1,0 +1,256 @@
+//! One execution: a fresh instance of a loaded plugin, one call, an outcome.
+//!
+//! Nothing survives from one execution to the next: each gets its own store,
+//! WASI context and instance, dropped when the call returns, traps, times out
+//! or is interrupted.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio_util::sync::CancellationToken;
+use wasmtime::Trap;
+
+use crate::bindings::types::{ActivityDefinition, ActivityInfo, ApplicationError};
+use crate::failure::{Failure, Outcome, kind};
+use crate::output::Origin;
+use crate::payload::Payload;
+use crate::plugin::Plugin;
+use crate::sandbox::{ExecutionContext, HeartbeatSink, Sandbox};
+
+/// What to run, with everything the execution may learn or be told.
+pub struct Request {
+    /// `info()` for the guest; its `activity_type` picks the entry.
+    pub info: ActivityInfo,
+    /// One payload per positional argument, passed through untouched.
+    pub args: Vec<Payload>,
+    /// How long the execution may run; `None` for the plugin's default.
+    pub timeout: Option<Duration>,
+    pub heartbeat: HeartbeatSink,
+    /// Cancellation requested: `is-cancelled()` turns true, the guest may stop.
+    pub cancel: CancellationToken,
+    /// Stop now: the instance is dropped and the outcome is `Cancelled`.
+    pub interrupt: CancellationToken,
+}
+
+impl Request {
+    /// A request outside any workflow (`host call`, tests, benchmarks): the
+    /// first attempt of a standalone activity, heartbeats only logged.
+    pub fn local(activity_type: &str, args: Vec<Payload>) -> Request {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        Request {
+            info: ActivityInfo {
+                activity_id: format!("local-{}-{now}", std::process::id()),
+                activity_type: activity_type.to_string(),
+                attempt: 1,
+                namespace: "default".into(),
+                task_queue: "local".into(),
+                workflow_id: None,
+                workflow_run_id: None,
+                workflow_type: None,
+                heartbeat_details: Vec::new(),
+                scheduled_time_ms: now,
+                current_attempt_scheduled_time_ms: now,
+                started_time_ms: now,
+                schedule_to_close_timeout_ms: None,
+                start_to_close_timeout_ms: None,
+                heartbeat_timeout_ms: None,
+                is_local: false,
+            },
+            args,
+            timeout: None,
+            heartbeat: Arc::new(|details: Vec<Payload>| {
+                tracing::debug!(details = %crate::payload::describe(&details), "heartbeat");
+            }),
+            cancel: CancellationToken::new(),
+            interrupt: CancellationToken::new(),
+        }
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self.info.start_to_close_timeout_ms = Some(timeout.as_millis() as u64);
+        self
+    }
+}
+
+/// Which export to call.
+pub(crate) enum Call {
+    Definitions,
+    Execute,
+}
+
+/// What the export returned.
+pub(crate) enum Returned {
+    Definitions(Vec<ActivityDefinition>),
+    Executed(Result<Payload, ApplicationError>),
+}
+
+/// How the race between the call, the deadline and an interrupt ended.
+enum Ended {
+    Returned(wasmtime::Result<Returned>),
+    Deadline,
+    Interrupted,
+}
+
+impl Plugin {
+    /// Runs the entry for `request.info.activity_type` in a fresh instance.
+    pub async fn execute(&self, request: Request) -> Outcome {
+        match self.run(request, Call::Execute).await {
+            Ok(Returned::Executed(Ok(payload))) => Outcome::Completed(payload),
+            Ok(Returned::Executed(Err(error))) => Outcome::Failed(error.into()),
+            Ok(Returned::Definitions(_)) => unreachable!("execute() returns a result"),
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Instantiates, calls, and turns every way of not returning into an `Outcome`.
+    pub(crate) async fn run(&self, request: Request, call: Call) -> Result<Returned, Outcome> {
+        let Request { info, args, timeout, heartbeat, cancel, interrupt } = request;
+        let timeout = timeout.unwrap_or(self.limits().timeout);
+        let deadline = Instant::now() + timeout;
+        let activity_type = info.activity_type.clone();
+        let origin = Origin {
+            plugin: self.name_arc(),
+            activity_type: activity_type.as_str().into(),
+            activity_id: info.activity_id.as_str().into(),
+        };
+        let context = ExecutionContext { info, heartbeat, cancel };
+        let mut store =
+            Sandbox::store(self.pre().engine(), self.limits(), origin, context, deadline, interrupt.clone());
+
+        let work = async {
+            let instance = self.pre().instantiate_async(&mut store).await?;
+            let activities = instance.activity_host_plugin_activities();
+            match call {
+                Call::Definitions => activities.call_definitions(&mut store).await.map(Returned::Definitions),
+                Call::Execute => {
+                    activities.call_execute(&mut store, &activity_type, &args).await.map(Returned::Executed)
+                }
+            }
+        };
+        // A busy guest is stopped inside wasm by the epoch callback; these
+        // arms stop one that waits in the host (a sleep, a socket).
+        let ended = tokio::select! {
+            biased;
+            returned = work => Ended::Returned(returned),
+            () = tokio::time::sleep_until(deadline.into()) => Ended::Deadline,
+            () = interrupt.cancelled() => Ended::Interrupted,
+        };
+        let stderr = store.data().capture.finish();
+        let error = match ended {
+            Ended::Returned(Ok(returned)) => return Ok(returned),
+            Ended::Returned(Err(error)) => Some(error),
+            Ended::Deadline | Ended::Interrupted => None,
+        };
+        Err(classify(error, store.data(), &interrupt, timeout, &stderr))
+    }
+}
+
+/// Names what stopped an execution that did not return.
+fn classify(
+    error: Option<wasmtime::Error>,
+    sandbox: &Sandbox,
+    interrupt: &CancellationToken,
+    timeout: Duration,
+    stderr: &str,
+) -> Outcome {
+    let trap = error.as_ref().and_then(|e| e.downcast_ref::<Trap>().copied());
+    let interrupted = error.is_none() || trap == Some(Trap::Interrupt);
+    if interrupted && interrupt.is_cancelled() {
+        return Outcome::Cancelled("the execution was cancelled and did not stop within the grace period".into());
+    }
+
+    let mut failure = if interrupted {
+        let ran = humantime::format_duration(Duration::from_millis(timeout.as_millis() as u64));
+        Failure::new(kind::TIMEOUT, format!("the execution exceeded its timeout of {ran} and was stopped"))
+    } else if let Some(asked) = sandbox.limiter.refused {
+        Failure::new(
+            kind::OUT_OF_MEMORY,
+            format!(
+                "the plugin exceeded its memory limit of {} (it asked for {})",
+                size(sandbox.limiter.limit()),
+                size(asked)
+            ),
+        )
+    } else if trap == Some(Trap::StackOverflow) {
+        Failure::new(kind::STACK_OVERFLOW, "the plugin overflowed its WebAssembly stack")
+    } else if trap == Some(Trap::OutOfFuel) {
+        Failure::new(kind::OUT_OF_FUEL, "the plugin used up its fuel")
+    } else if let Some(panic) = rust_panic(stderr) {
+        Failure::new(kind::PANIC, panic)
+    } else {
+        let mut message = match (trap, &error) {
+            (Some(trap), _) => format!("the plugin trapped: {trap}"),
+            (None, Some(error)) => format!("the plugin failed: {}", one_line(error)),
+            (None, None) => unreachable!("no error means a deadline or an interrupt"),
+        };
+        if let Some(last) = stderr.lines().rev().find(|l| !l.trim().is_empty()) {
+            message.push_str(&format!(" (last line on stderr: {})", last.trim()));
+        }
+        Failure::new(kind::TRAP, message)
+    };
+
+    failure.stack_trace = stderr.trim().to_string();
+    if let Some(backtrace) = error.as_ref().and_then(|e| e.downcast_ref::<wasmtime::WasmBacktrace>()) {
+        if !failure.stack_trace.is_empty() {
+            failure.stack_trace.push('\n');
+        }
+        failure.stack_trace.push_str(&short_backtrace(backtrace));
+    }
+    Outcome::Failed(failure)
+}
+
+/// Frames kept in a failure's stack trace: the innermost ones say where it
+/// happened; a stack overflow would otherwise repeat one frame thousands of times.
+const MAX_FRAMES: usize = 16;
+
+fn short_backtrace(backtrace: &wasmtime::WasmBacktrace) -> String {
+    let text = backtrace.to_string();
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    let mut out = lines.iter().take(MAX_FRAMES + 1).copied().collect::<Vec<_>>().join("\n");
+    if lines.len() > MAX_FRAMES + 1 {
+        out.push_str(&format!("\n    ... {} more lines", lines.len() - MAX_FRAMES - 1));
+    }
+    out
+}
+
+/// `32 MiB` for whole mebibytes (limits usually are), `32.1 MiB` otherwise.
+fn size(bytes: u64) -> String {
+    if bytes % (1 << 20) == 0 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        bytesize::ByteSize(bytes).display().iec().to_string()
+    }
+}
+
+fn one_line(error: &wasmtime::Error) -> String {
+    format!("{error:#}").split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Finds the last Rust panic on stderr and renders it as Rust does in one
+/// line: `panicked at src/lib.rs:10:5: the message`.
+fn rust_panic(stderr: &str) -> Option<String> {
+    let start = stderr.rfind("panicked at ")?;
+    let rest = &stderr[start + "panicked at ".len()..];
+    let (location, message) = rest.split_once(":\n").unwrap_or((rest.trim_end(), ""));
+    let message = message.split("\nnote: run with `RUST_BACKTRACE").next().unwrap_or("").trim();
+    Some(if message.is_empty() {
+        format!("panicked at {}", location.trim())
+    } else {
+        format!("panicked at {}: {}", location.trim(), message)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_panic_message_on_stderr() {
+        let stderr = "some output\n\nthread '<unnamed>' panicked at src/lib.rs:10:5:\nthe card was declined\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        assert_eq!(rust_panic(stderr).unwrap(), "panicked at src/lib.rs:10:5: the card was declined");
+        assert_eq!(rust_panic("just a log line\n"), None);
+        let multi = "thread 'main' panicked at a.rs:1:1:\nline one\nline two\n";
+        assert_eq!(rust_panic(multi).unwrap(), "panicked at a.rs:1:1: line one\nline two");
+    }
+}

@@ -1,0 +1,130 @@
+//! Activity type → plugin: the host-wide rules, and dispatch.
+//!
+//! A registry is an immutable snapshot built from the loaded plugins in file
+//! name order, so its answer never depends on load timing. Reloading builds
+//! a new snapshot; executions in flight keep the `Arc<Plugin>` they started
+//! with and finish on the old version.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::execute::Request;
+use crate::failure::{Failure, Outcome};
+use crate::plugin::{LoadError, Plugin};
+
+/// A plugin file the host does not serve, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// Which plugins serve which activity types.
+#[derive(Default)]
+pub struct Registry {
+    by_name: HashMap<String, Arc<Plugin>>,
+    dynamic: Option<Arc<Plugin>>,
+    plugins: Vec<Arc<Plugin>>,
+    refused: Vec<Refusal>,
+}
+
+impl Registry {
+    /// Applies the host-wide rules to load results in order (callers pass
+    /// them sorted by file name): a name already registered, or a second
+    /// dynamic entry, refuses the later plugin as a whole.
+    pub fn build(loaded: impl IntoIterator<Item = (PathBuf, Result<Arc<Plugin>, LoadError>)>) -> Registry {
+        let mut registry = Registry::default();
+        for (path, result) in loaded {
+            match result {
+                Ok(plugin) => {
+                    if let Err(reason) = registry.admit(&plugin) {
+                        registry.refused.push(Refusal { path, reason });
+                    }
+                }
+                Err(error) => registry.refused.push(Refusal { path, reason: error.to_string() }),
+            }
+        }
+        registry
+    }
+
+    fn admit(&mut self, plugin: &Arc<Plugin>) -> Result<(), String> {
+        for d in plugin.definitions() {
+            if d.dynamic {
+                if let Some(holder) = &self.dynamic {
+                    return Err(format!(
+                        "its dynamic activity {} would be a second one: {} already has the dynamic activity {}, \
+                         and a host serves at most one",
+                        d.name,
+                        holder.path().display(),
+                        dynamic_name(holder)
+                    ));
+                }
+            } else if let Some(holder) = self.by_name.get(&d.name) {
+                return Err(format!(
+                    "activity {} is already registered by {}",
+                    d.name,
+                    holder.path().display()
+                ));
+            }
+        }
+        for d in plugin.definitions() {
+            if d.dynamic {
+                self.dynamic = Some(plugin.clone());
+            } else {
+                self.by_name.insert(d.name.clone(), plugin.clone());
+            }
+        }
+        self.plugins.push(plugin.clone());
+        Ok(())
+    }
+
+    /// The plugin that serves `activity_type`: the one registering the name,
+    /// else the one with the dynamic entry.
+    pub fn resolve(&self, activity_type: &str) -> Option<&Arc<Plugin>> {
+        self.by_name.get(activity_type).or(self.dynamic.as_ref())
+    }
+
+    /// Runs `request` on the plugin that serves its activity type, or fails
+    /// with `NotFoundError` as a native worker would.
+    pub async fn execute(&self, request: Request) -> Outcome {
+        match self.resolve(&request.info.activity_type) {
+            Some(plugin) => plugin.execute(request).await,
+            None => Outcome::Failed(self.not_found(&request.info.activity_type, request.info.workflow_id.as_deref())),
+        }
+    }
+
+    /// The failure for an activity type nothing serves.
+    pub fn not_found(&self, activity_type: &str, workflow_id: Option<&str>) -> Failure {
+        let mut names: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        Failure::not_found(activity_type, workflow_id, &names)
+    }
+
+    /// Registered activity types with their plugins, sorted by name.
+    pub fn activities(&self) -> Vec<(&str, &Arc<Plugin>)> {
+        let mut all: Vec<_> = self.by_name.iter().map(|(n, p)| (n.as_str(), p)).collect();
+        all.sort_unstable_by_key(|(n, _)| *n);
+        all
+    }
+
+    /// The plugin holding the dynamic entry, if any.
+    pub fn dynamic(&self) -> Option<&Arc<Plugin>> {
+        self.dynamic.as_ref()
+    }
+
+    /// Plugins served, in file name order.
+    pub fn plugins(&self) -> &[Arc<Plugin>] {
+        &self.plugins
+    }
+
+    /// Plugin files refused, in file name order.
+    pub fn refused(&self) -> &[Refusal] {
+        &self.refused
+    }
+}
+
+/// The name a plugin gives its dynamic entry (its function name, usually).
+pub fn dynamic_name(plugin: &Plugin) -> &str {
+    plugin.definitions().iter().find(|d| d.dynamic).map_or("", |d| d.name.as_str())
+}
