@@ -1,0 +1,221 @@
+//! The `host` binary as a user runs it: output, exit codes, error lines.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+
+fn host(args: &[&str], plugins: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_host"))
+        .args(args)
+        .env("ACTIVITY_HOST_PLUGINS", plugins)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the host binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(o.status.code(), Some(code), "stdout: {}\nstderr: {}", stdout(o), stderr(o));
+}
+
+#[test]
+fn the_readme_calls_print_their_results() {
+    let dir = examples_dir();
+    let params = r#"{"greeting":"Hello","name":"World"}"#;
+    for (args, expected) in [
+        (vec!["call", "your_activity", params], "\"Hello, World!\"\n"),
+        (vec!["call", "say_hello_activity", "\"World\""], "\"Hello, World!\"\n"),
+        (vec!["call", "my-activity", "\"World\""], "\"Hello, World!\"\n"),
+        (vec!["call", "unregistered_activity", params], "\"Hello, World!\\nActivity Type: unregistered_activity\"\n"),
+    ] {
+        let o = host(&args, dir.path());
+        assert_exit(&o, 0);
+        assert_eq!(stdout(&o), expected);
+    }
+}
+
+#[test]
+fn plugins_flag_overrides_the_environment() {
+    let dir = examples_dir();
+    let o = Command::new(env!("CARGO_BIN_EXE_host"))
+        .args(["call", "say_hello_activity", "\"World\"", "--plugins"])
+        .arg(dir.path())
+        .env("ACTIVITY_HOST_PLUGINS", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    assert_eq!(stdout(&o), "\"Hello, World!\"\n");
+}
+
+#[test]
+fn a_null_result_prints_null() {
+    let dir = TempDir::new();
+    dir.add("misbehave.wasm", &test_plugin("misbehave"));
+    let o = host(&["call", "nothing"], dir.path());
+    assert_exit(&o, 0);
+    assert_eq!(stdout(&o), "null\n");
+}
+
+#[test]
+fn an_activity_failure_exits_1_with_the_failure_on_stderr() {
+    let dir = TempDir::new();
+    dir.add("misbehave.wasm", &test_plugin("misbehave"));
+    let o = host(&["call", "fail", "\"insufficient funds\""], dir.path());
+    assert_exit(&o, 1);
+    assert_eq!(stdout(&o), "");
+    let err = stderr(&o);
+    assert!(err.contains("activity failed: insufficient funds"), "{err}");
+    assert!(err.contains("type: CardDeclined"), "{err}");
+    assert!(err.contains("non-retryable: true"), "{err}");
+    assert!(err.contains(r#"details: [{"code":51}, "second detail"]"#), "{err}");
+}
+
+#[test]
+fn a_panic_reaches_the_user() {
+    let dir = TempDir::new();
+    dir.add("misbehave.wasm", &test_plugin("misbehave"));
+    let o = host(&["call", "panic", "\"the card was declined\""], dir.path());
+    assert_exit(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("type: Panic"), "{err}");
+    assert!(err.contains("the card was declined"), "{err}");
+}
+
+#[test]
+fn the_timeout_flag_stops_a_spinning_plugin() {
+    let dir = TempDir::new();
+    dir.add("misbehave.wasm", &test_plugin("misbehave"));
+    let o = host(&["call", "spin", "--timeout", "250ms"], dir.path());
+    assert_exit(&o, 1);
+    assert!(stderr(&o).contains("type: Timeout"), "{}", stderr(&o));
+}
+
+#[test]
+fn the_memory_limit_flag_applies() {
+    let dir = TempDir::new();
+    dir.add("misbehave.wasm", &test_plugin("misbehave"));
+    let o = host(&["call", "alloc", "64", "--memory-limit", "32MiB"], dir.path());
+    assert_exit(&o, 1);
+    assert!(stderr(&o).contains("type: OutOfMemory"), "{}", stderr(&o));
+    assert_exit(&host(&["call", "alloc", "64", "--memory-limit", "128MiB"], dir.path()), 0);
+}
+
+#[test]
+fn unknown_activities_fail_with_not_found() {
+    let dir = TempDir::new();
+    dir.add("say_hello.wasm", &example("say_hello"));
+    let o = host(&["call", "nope"], dir.path());
+    assert_exit(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("type: NotFoundError"), "{err}");
+    assert!(
+        err.contains("Activity function nope is not registered on this worker, available activities: say_hello_activity"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plugin_output_goes_to_the_log_with_its_origin() {
+    let dir = TempDir::new();
+    dir.add("misbehave.wasm", &test_plugin("misbehave"));
+    let o = host(&["call", "print", "2"], dir.path());
+    assert_exit(&o, 0);
+    assert_eq!(stdout(&o), "2\n", "plugin output must not reach stdout");
+    let err = stderr(&o);
+    for line in ["stdout line 0", "stdout line 1", "a line on stderr", "a log record from the plugin"] {
+        let logged = err.lines().find(|l| l.contains(line)).unwrap_or_else(|| panic!("{line} not logged: {err}"));
+        assert!(
+            logged.contains("misbehave.wasm")
+                && (logged.contains("activity=\"print\"") || logged.contains("activity=print")),
+            "{logged}"
+        );
+    }
+}
+
+#[test]
+fn bad_arguments_are_one_clear_line_and_exit_2() {
+    let dir = examples_dir();
+    let o = host(&["call", "say_hello_activity", "World"], dir.path());
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: argument 1 is not JSON"), "{err}");
+    assert!(err.contains("'\"World\"'"), "{err}");
+}
+
+#[test]
+fn a_missing_plugin_directory_exits_2() {
+    for command in [&["call", "x"][..], &["list"][..]] {
+        let o = host(command, Path::new("/nonexistent/plugins"));
+        assert_exit(&o, 2);
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+        assert!(stderr(&o).contains("cannot read plugin directory /nonexistent/plugins"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = examples_dir();
+    assert_exit(&host(&[], dir.path()), 2);
+    assert_exit(&host(&["call"], dir.path()), 2);
+    assert_exit(&host(&["call", "x", "--timeout", "soon"], dir.path()), 2);
+    assert_exit(&host(&["frobnicate"], dir.path()), 2);
+    assert_exit(&host(&["check"], dir.path()), 2);
+}
+
+#[test]
+fn list_shows_names_kinds_files_and_refusals() {
+    let dir = examples_dir();
+    dir.write("broken.wasm", b"garbage");
+    let o = host(&["list"], dir.path());
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    let row = |name: &str| out.lines().find(|l| l.split_whitespace().next() == Some(name)).unwrap_or_else(|| panic!("{name} missing:\n{out}")).to_string();
+    assert!(row("your_activity").contains("activity") && row("your_activity").ends_with("your_activity.wasm"));
+    assert!(row("my-activity").ends_with("my_activity.wasm"));
+    assert!(row("say_hello_activity").ends_with("say_hello.wasm"));
+    assert!(row("dynamic_greeting").contains("dynamic") && row("dynamic_greeting").ends_with("dynamic_greeting.wasm"));
+    assert!(out.contains("broken.wasm: not a WebAssembly file"), "{out}");
+}
+
+#[test]
+fn check_reports_each_file_and_fails_on_any_refusal() {
+    let dir = TempDir::new();
+    let good = dir.add("your_activity.wasm", &example("your_activity"));
+    let core = dir.write("core.wasm", CORE_MODULE);
+    let command = dir.add("command.wasm", &test_plugin("not_a_plugin"));
+    let as_str = |p: &Path| p.to_string_lossy().into_owned();
+
+    let o = host(&["check", &as_str(&good)], dir.path());
+    assert_exit(&o, 0);
+    assert!(stdout(&o).starts_with(&format!("{}: ok: your_activity", good.display())), "{}", stdout(&o));
+
+    let o = host(&["check", &as_str(&good), &as_str(&core), &as_str(&command)], dir.path());
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(out.contains(&format!("{}: refused: is a core WebAssembly module", core.display())), "{out}");
+    assert!(out.contains(&format!("{}: refused: does not fit the activity-host:plugin world", command.display())), "{out}");
+}
+
+#[test]
+fn check_applies_the_rules_across_the_files_given() {
+    let dir = TempDir::new();
+    let first = dir.add("dynamic_greeting.wasm", &example("dynamic_greeting"));
+    let second = dir.add("raw.wasm", &test_plugin("raw"));
+    let o = host(&["check", &first.to_string_lossy(), &second.to_string_lossy()], dir.path());
+    assert_exit(&o, 1);
+    assert!(stdout(&o).contains("dynamic_greeting (dynamic)"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("raw.wasm: refused: its dynamic activity raw_echo would be a second one"), "{}", stdout(&o));
+}

@@ -1,0 +1,79 @@
+//! Helpers shared by the integration tests: where the built plugins are, and
+//! throw-away plugin directories.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn existing(path: PathBuf, how: &str) -> PathBuf {
+    assert!(path.is_file(), "{} is missing: run `{how}` first (`make test` does)", path.display());
+    path
+}
+
+/// An example plugin, as `make plugins` builds it: `plugins/NAME.wasm`.
+pub fn example(name: &str) -> PathBuf {
+    existing(repo().join("plugins").join(format!("{name}.wasm")), "make plugins")
+}
+
+/// A test plugin, as `make test-plugins` builds it.
+pub fn test_plugin(name: &str) -> PathBuf {
+    existing(repo().join("target/test-plugins").join(format!("{name}.wasm")), "make test-plugins")
+}
+
+/// A directory under the system temp dir, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "activity-host-test-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Copies `source` into the directory as `name`.
+    pub fn add(&self, name: &str, source: &Path) -> PathBuf {
+        let target = self.0.join(name);
+        std::fs::copy(source, &target).unwrap();
+        target
+    }
+
+    /// Writes `bytes` into the directory as `name`.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let target = self.0.join(name);
+        std::fs::write(&target, bytes).unwrap();
+        target
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A plugin directory holding the four example plugins.
+pub fn examples_dir() -> TempDir {
+    let dir = TempDir::new();
+    for name in ["say_hello", "my_activity", "your_activity", "dynamic_greeting"] {
+        dir.add(&format!("{name}.wasm"), &example(name));
+    }
+    dir
+}
+
+/// The smallest valid core WebAssembly module: a header and nothing else.
+pub const CORE_MODULE: &[u8] = b"\0asm\x01\0\0\0";

@@ -1,0 +1,208 @@
+//! Activities that misbehave on purpose, for the host's tests: each one
+//! exercises a failure path a real plugin may hit.
+
+use std::time::Duration;
+
+use activity::ApplicationError;
+use serde::Serialize;
+
+/// Panics with a message the failure must carry.
+#[activity::defn]
+fn panic(message: String) -> String {
+    panic!("{message}")
+}
+
+/// Never returns: only the deadline stops it.
+#[activity::defn]
+fn spin() -> u64 {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+/// Blocks in the host (a WASI sleep), where no epoch check runs.
+#[activity::defn]
+fn sleep(millis: u64) -> String {
+    std::thread::sleep(Duration::from_millis(millis));
+    format!("slept {millis} ms")
+}
+
+/// Keeps every allocation until the memory limit refuses one.
+#[activity::defn]
+fn alloc_forever() -> usize {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        hoard.push(vec![1u8; 1 << 20]);
+        std::hint::black_box(&hoard);
+    }
+}
+
+/// Allocates `mib` MiB, touches it and returns its size.
+#[activity::defn]
+fn alloc(mib: usize) -> usize {
+    let block = vec![1u8; mib << 20];
+    std::hint::black_box(&block).len()
+}
+
+/// Each frame lives on the WebAssembly stack only (nothing address-taken, so
+/// nothing on Rust's shadow stack in linear memory), and `n - deeper(..)` is
+/// not a form LLVM can turn back into a loop.
+#[inline(never)]
+#[allow(unconditional_recursion)]
+fn deeper(n: u64) -> u64 {
+    n.wrapping_sub(deeper(n.wrapping_add(1)))
+}
+
+/// Recurses until the stack overflows.
+#[activity::defn]
+fn recurse() -> u64 {
+    deeper(0)
+}
+
+/// Fails with every field of an ApplicationError set.
+#[activity::defn]
+fn fail(message: String) -> Result<String, ApplicationError> {
+    Err(ApplicationError::new(message)
+        .with_type("CardDeclined")
+        .non_retryable()
+        .with_detail(&serde_json::json!({"code": 51}))
+        .with_detail("second detail")
+        .with_next_retry_delay(Duration::from_secs(3)))
+}
+
+/// Fails on the first attempt, succeeds on the next (retry policies).
+#[activity::defn]
+fn flaky() -> Result<String, ApplicationError> {
+    let attempt = activity::info().attempt;
+    if attempt < 2 {
+        return Err(ApplicationError::new(format!("attempt {attempt} fails")).with_type("Flaky"));
+    }
+    Ok(format!("succeeded on attempt {attempt}"))
+}
+
+#[derive(Serialize)]
+struct SeenInfo {
+    activity_id: String,
+    activity_type: String,
+    attempt: u32,
+    namespace: String,
+    task_queue: String,
+    workflow_id: Option<String>,
+    workflow_run_id: Option<String>,
+    workflow_type: Option<String>,
+    heartbeat_details: Vec<serde_json::Value>,
+    start_to_close_timeout_ms: Option<u128>,
+    heartbeat_timeout_ms: Option<u128>,
+    scheduled_ms: u128,
+    started_ms: u128,
+    is_local: bool,
+}
+
+/// Returns what `info()` says, as JSON.
+#[activity::defn]
+fn info() -> SeenInfo {
+    let i = activity::info();
+    let ms = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
+    SeenInfo {
+        heartbeat_details: i
+            .heartbeat_details
+            .iter()
+            .map(|p| activity::payload_converter().from_payload(p).unwrap_or(serde_json::Value::Null))
+            .collect(),
+        start_to_close_timeout_ms: i.start_to_close_timeout.map(|d| d.as_millis()),
+        heartbeat_timeout_ms: i.heartbeat_timeout.map(|d| d.as_millis()),
+        scheduled_ms: ms(i.scheduled_time),
+        started_ms: ms(i.started_time),
+        activity_id: i.activity_id,
+        activity_type: i.activity_type,
+        attempt: i.attempt,
+        namespace: i.namespace,
+        task_queue: i.task_queue,
+        workflow_id: i.workflow_id,
+        workflow_run_id: i.workflow_run_id,
+        workflow_type: i.workflow_type,
+        is_local: i.is_local,
+    }
+}
+
+static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts its own calls in a global: 1 every time if each execution gets a
+/// fresh instance.
+#[activity::defn]
+fn count() -> u64 {
+    CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+}
+
+/// Adds two numbers: two positional parameters.
+#[activity::defn]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+/// Greets, with an optional second argument that may be left out.
+#[activity::defn]
+fn greet(name: String, punctuation: Option<String>) -> String {
+    format!("Hello, {name}{}", punctuation.unwrap_or_else(|| "!".into()))
+}
+
+/// Returns nothing: the result is `binary/null`.
+#[activity::defn]
+fn nothing() {}
+
+/// Returns raw bytes: the result is `binary/plain`.
+#[activity::defn]
+fn bytes(text: String) -> activity::Bytes {
+    activity::Bytes(text.into_bytes())
+}
+
+/// Prints `lines` lines to stdout and one to stderr, then logs one record.
+#[activity::defn]
+fn print(lines: u32) -> u32 {
+    for i in 0..lines {
+        println!("stdout line {i}");
+    }
+    eprintln!("a line on stderr");
+    activity::logger::info!("a log record from the plugin");
+    lines
+}
+
+/// Heartbeats with a progress counter until cancelled, then reports it.
+#[activity::defn]
+fn wait_cancel() -> Result<String, ApplicationError> {
+    let mut beats: u64 = 0;
+    while !activity::is_cancelled() {
+        beats += 1;
+        activity::heartbeat(&beats);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(ApplicationError::new(format!("cancelled after {beats} heartbeats")).with_type("Cancelled"))
+}
+
+/// Ignores cancellation: spins until interrupted.
+#[activity::defn]
+fn ignore_cancel() -> u64 {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+/// Records the heartbeat detail it was given, then fails on the first attempt;
+/// the next attempt returns the detail the first one left.
+#[activity::defn]
+fn resume(progress: String) -> Result<String, ApplicationError> {
+    let info = activity::info();
+    if info.attempt == 1 {
+        activity::heartbeat(&progress);
+        return Err(ApplicationError::new("first attempt stops after its heartbeat").with_type("Flaky"));
+    }
+    let previous: Option<String> = info.heartbeat_detail()?;
+    Ok(format!("attempt {} resumed from {:?}", info.attempt, previous))
+}
+
+activity::export!(
+    panic, spin, sleep, alloc_forever, alloc, recurse, fail, flaky, info, count, add, greet, nothing, bytes, print,
+    wait_cancel, ignore_cancel, resume,
+);
