@@ -1,0 +1,56 @@
+# activity-host: `make run` builds everything and runs the demo; `make test`
+# builds everything and runs every test. Both install what they need.
+
+CARGO        ?= cargo
+WASM_TARGET  := wasm32-wasip2
+PLUGIN_OUT   := target/$(WASM_TARGET)/plugin
+HOST         := target/release/host
+EXAMPLES     := say_hello my_activity your_activity dynamic_greeting
+TEST_PLUGINS := target/test-plugins
+RAW_VARIANTS := trap-definitions empty-name duplicate-names two-dynamic no-definitions many-names
+
+.PHONY: all run test build plugins test-plugins wasm-target clean
+
+all: build plugins
+
+## The host binary (release: the tests use the same profile, so wasmtime is built once).
+build:
+	$(CARGO) build --release -p host
+
+## rustup's wasm32-wasip2 target, installed when missing.
+wasm-target:
+	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
+
+## The example plugins, into plugins/*.wasm.
+plugins: wasm-target
+	$(CARGO) build --profile plugin --target $(WASM_TARGET) $(addprefix -p ,$(EXAMPLES))
+	@for p in $(EXAMPLES); do cp $(PLUGIN_OUT)/$$p.wasm plugins/$$p.wasm; done
+	@echo "built $(addprefix plugins/,$(addsuffix .wasm,$(EXAMPLES)))"
+
+## Plugins that misbehave on purpose, into target/test-plugins/.
+test-plugins: wasm-target
+	$(CARGO) build --profile plugin --target $(WASM_TARGET) -p misbehave -p raw -p not_a_plugin
+	@mkdir -p $(TEST_PLUGINS)
+	@cp $(PLUGIN_OUT)/misbehave.wasm $(PLUGIN_OUT)/raw.wasm $(PLUGIN_OUT)/not_a_plugin.wasm $(TEST_PLUGINS)/
+	@for f in $(RAW_VARIANTS); do \
+		$(CARGO) build --quiet --profile plugin --target $(WASM_TARGET) -p raw --features $$f || exit 1; \
+		cp $(PLUGIN_OUT)/raw.wasm $(TEST_PLUGINS)/raw-$$f.wasm; \
+	done
+	@echo "built $(TEST_PLUGINS)/"
+
+## The README's demo.
+run: build plugins
+	$(HOST) call your_activity '{"greeting":"Hello","name":"World"}'
+	$(HOST) call say_hello_activity '"World"'
+	$(HOST) call unregistered_activity '{"greeting":"Hello","name":"World"}'
+
+## Unit and integration tests, against freshly built plugins.
+## (Two cargo runs: the SDK's dev-dependencies must not change the features,
+## and so the build, of the host's dependencies.)
+test: plugins test-plugins
+	$(CARGO) test --release -p host
+	$(CARGO) test --release -p activity -p activity-macros
+
+clean:
+	$(CARGO) clean
+	rm -f plugins/*.wasm
