@@ -45,11 +45,8 @@ fn parse_options(attr: TokenStream2) -> syn::Result<Options> {
             Ok(())
         } else if meta.path.is_ident("dynamic") {
             dynamic_span = Some(meta.path.span());
-            options.dynamic = if meta.input.peek(syn::Token![=]) {
-                meta.value()?.parse::<syn::LitBool>()?.value
-            } else {
-                true
-            };
+            options.dynamic =
+                if meta.input.peek(syn::Token![=]) { meta.value()?.parse::<syn::LitBool>()?.value } else { true };
             Ok(())
         } else {
             Err(meta.error("unknown option: expected `name = \"...\"` or `dynamic`"))
@@ -90,10 +87,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     for input in &sig.inputs {
         match input {
             FnArg::Receiver(r) => {
-                return Err(syn::Error::new(
-                    r.span(),
-                    "an activity must be a free function, not a method",
-                ));
+                return Err(syn::Error::new(r.span(), "an activity must be a free function, not a method"));
             }
             FnArg::Typed(pat) => param_types.push((*pat.ty).clone()),
         }

@@ -1,13 +1,11 @@
 //! The runtime behind `#[activity::defn]` and `activity::export!`.
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 pub use crate::bindings;
+pub use crate::bindings::activity_host::plugin::types::{ActivityDefinition, ApplicationError as WitApplicationError};
 pub use crate::bindings::exports::activity_host::plugin::activities::Guest;
-pub use crate::bindings::activity_host::plugin::types::{
-    ActivityDefinition, ApplicationError as WitApplicationError,
-};
 pub use wit_bindgen;
 
 use crate::{ApplicationError, Payload, RawValue, payload_converter};
@@ -70,17 +68,11 @@ pub const fn check_entries(entries: &[Entry]) {
 }
 
 pub fn definitions(entries: &[Entry]) -> Vec<ActivityDefinition> {
-    entries
-        .iter()
-        .map(|e| ActivityDefinition { name: e.name.to_string(), dynamic: e.dynamic })
-        .collect()
+    entries.iter().map(|e| ActivityDefinition { name: e.name.to_string(), dynamic: e.dynamic }).collect()
 }
 
 pub fn execute(entries: &[Entry], name: &str, args: Vec<Payload>) -> Result<Payload, WitApplicationError> {
-    let entry = entries
-        .iter()
-        .find(|e| !e.dynamic && e.name == name)
-        .or_else(|| entries.iter().find(|e| e.dynamic));
+    let entry = entries.iter().find(|e| !e.dynamic && e.name == name).or_else(|| entries.iter().find(|e| e.dynamic));
     match entry {
         Some(entry) => (entry.run)(args).map_err(Into::into),
         // The host only sends names that `definitions()` registered, or any
@@ -153,13 +145,15 @@ pub fn raw_args<C: FromIterator<RawValue>>(args: Vec<Payload>) -> C {
 
 /// Encodes what an activity returned.
 pub fn output<T: Serialize + ?Sized>(value: &T) -> Result<Payload, ApplicationError> {
-    payload_converter().to_payload(value).map_err(|e| {
-        ApplicationError::new(format!("Failed encoding result: {e}")).with_type("EncodeError")
-    })
+    payload_converter()
+        .to_payload(value)
+        .map_err(|e| ApplicationError::new(format!("Failed encoding result: {e}")).with_type("EncodeError"))
 }
 
 /// Encodes what a fallible activity returned.
-pub fn fallible_output<T: Serialize, E: Into<ApplicationError>>(result: Result<T, E>) -> Result<Payload, ApplicationError> {
+pub fn fallible_output<T: Serialize, E: Into<ApplicationError>>(
+    result: Result<T, E>,
+) -> Result<Payload, ApplicationError> {
     match result {
         Ok(value) => output(&value),
         Err(e) => Err(e.into()),

@@ -81,10 +81,9 @@ impl PayloadConverter {
                 .map_err(|e| ConversionError::new(format!("binary/plain payload: {e}"))),
             b"json/plain" | b"json/protobuf" => serde_json::from_slice(&payload.data)
                 .map_err(|e| ConversionError::new(format!("{} payload: {e}", String::from_utf8_lossy(encoding)))),
-            other => Err(ConversionError::new(format!(
-                "unknown payload encoding \"{}\"",
-                String::from_utf8_lossy(other)
-            ))),
+            other => {
+                Err(ConversionError::new(format!("unknown payload encoding \"{}\"", String::from_utf8_lossy(other))))
+            }
         }
     }
 }
@@ -276,9 +275,7 @@ mod tests {
     #[test]
     fn everything_else_is_compact_json() {
         let c = PayloadConverter::default();
-        let p = c
-            .to_payload(&YourParams { greeting: "Hello".into(), name: "World".into() })
-            .unwrap();
+        let p = c.to_payload(&YourParams { greeting: "Hello".into(), name: "World".into() }).unwrap();
         assert_eq!(encoding(&p), JSON_PLAIN);
         assert_eq!(p.data, br#"{"greeting":"Hello","name":"World"}"#);
         assert_eq!(c.to_payload("Hello, World!").unwrap().data, br#""Hello, World!""#);

@@ -41,6 +41,14 @@ impl ApplicationError {
         }
     }
 
+    /// The error with which an activity says it stopped because it was asked
+    /// to (`activity::is_cancelled()` turned true): the host then completes
+    /// the task as cancelled, as a Python activity raising
+    /// `temporalio.exceptions.CancelledError` would.
+    pub fn cancelled() -> Self {
+        ApplicationError::new("Cancelled").with_type("CancelledError")
+    }
+
     /// Sets the type a workflow (and a retry policy's `non_retryable_error_types`) matches on.
     pub fn with_type(mut self, error_type: impl Into<String>) -> Self {
         self.error_type = error_type.into();
@@ -146,9 +154,7 @@ impl From<ApplicationError> for wit::ApplicationError {
             error_type: e.error_type,
             non_retryable: e.non_retryable,
             details: e.details,
-            next_retry_delay_ms: e
-                .next_retry_delay
-                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            next_retry_delay_ms: e.next_retry_delay.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         }
     }
 }

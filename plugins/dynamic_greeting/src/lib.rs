@@ -21,16 +21,10 @@ struct YourParams {
 #[activity::defn(dynamic)]
 fn dynamic_greeting(args: Vec<RawValue>) -> Result<String, ApplicationError> {
     let first = args.first().ok_or_else(|| {
-        ApplicationError::new("dynamic_greeting takes one YourParams argument, none was given")
-            .with_type("IndexError")
+        ApplicationError::new("dynamic_greeting takes one YourParams argument, none was given").with_type("IndexError")
     })?;
     let arg1: YourParams = activity::payload_converter().from_payload(&first.payload)?;
-    Ok(format!(
-        "{}, {}!\nActivity Type: {}",
-        arg1.greeting,
-        arg1.name,
-        activity::info().activity_type
-    ))
+    Ok(format!("{}, {}!\nActivity Type: {}", arg1.greeting, arg1.name, activity::info().activity_type))
 }
 
 activity::export!(dynamic_greeting);
