@@ -87,9 +87,8 @@ pub fn build(options: &EngineOptions) -> anyhow::Result<(Engine, Allocation)> {
             ),
         }
     }
-    let engine = Engine::new(&base_config())
-        .map_err(anyhow::Error::from)
-        .context("cannot configure the WebAssembly engine")?;
+    let engine =
+        Engine::new(&base_config()).map_err(anyhow::Error::from).context("cannot configure the WebAssembly engine")?;
     Ok((engine, Allocation::OnDemand))
 }
 

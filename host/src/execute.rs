@@ -216,7 +216,7 @@ fn short_backtrace(backtrace: &wasmtime::WasmBacktrace) -> String {
 
 /// `32 MiB` for whole mebibytes (limits usually are), `32.1 MiB` otherwise.
 fn size(bytes: u64) -> String {
-    if bytes % (1 << 20) == 0 {
+    if bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
     } else {
         bytesize::ByteSize(bytes).display().iec().to_string()

@@ -31,10 +31,7 @@ impl Payload {
 
     /// The `encoding` metadata, if present and UTF-8.
     pub fn encoding(&self) -> Option<&str> {
-        self.metadata
-            .iter()
-            .find(|(key, _)| key == ENCODING)
-            .and_then(|(_, value)| std::str::from_utf8(value).ok())
+        self.metadata.iter().find(|(key, _)| key == ENCODING).and_then(|(_, value)| std::str::from_utf8(value).ok())
     }
 
     /// The payload as a JSON document: JSON encodings as they are, `binary/null`

@@ -85,9 +85,7 @@ impl Plugin {
                 .map_err(|e| LoadError::Invalid(one_line(e)))?
                 .map_err(|e| LoadError::Invalid(one_line(format!("{e:#}"))))?
         };
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::WrongWorld(one_line(format!("{e:#}"))))?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| LoadError::WrongWorld(one_line(format!("{e:#}"))))?;
         let pre = PluginPre::new(pre).map_err(|_| {
             let exports: Vec<String> =
                 component.component_type().exports(engine).map(|(name, _)| name.to_string()).collect();
@@ -98,16 +96,10 @@ impl Plugin {
         })?;
 
         let name: Arc<str> = path.file_name().map_or_else(|| path.to_string_lossy(), |n| n.to_string_lossy()).into();
-        let mut plugin = Plugin {
-            path: path.to_path_buf(),
-            name,
-            pre,
-            definitions: Vec::new(),
-            limits,
-            load_time: Duration::ZERO,
-        };
-        let request = Request::local("definitions()", Vec::new())
-            .with_timeout(plugin.limits.timeout.min(DEFINITIONS_TIMEOUT));
+        let mut plugin =
+            Plugin { path: path.to_path_buf(), name, pre, definitions: Vec::new(), limits, load_time: Duration::ZERO };
+        let request =
+            Request::local("definitions()", Vec::new()).with_timeout(plugin.limits.timeout.min(DEFINITIONS_TIMEOUT));
         let definitions = match plugin.run(request, Call::Definitions).await {
             Ok(Returned::Definitions(definitions)) => definitions,
             Ok(Returned::Executed(_)) => unreachable!("definitions() returns definitions"),
@@ -137,6 +129,16 @@ impl Plugin {
 
     pub fn definitions(&self) -> &[ActivityDefinition] {
         &self.definitions
+    }
+
+    /// What the plugin offers, for logs and listings: `a, b, fallback (dynamic)`.
+    pub fn describe(&self) -> String {
+        let names: Vec<String> = self
+            .definitions
+            .iter()
+            .map(|d| if d.dynamic { format!("{} (dynamic)", d.name) } else { d.name.clone() })
+            .collect();
+        names.join(", ")
     }
 
     pub fn limits(&self) -> &Limits {

@@ -20,6 +20,15 @@ pub struct Refusal {
     pub reason: String,
 }
 
+/// A plugin file offered to [`Registry::build`].
+pub struct Candidate {
+    pub path: PathBuf,
+    /// What the file loaded as.
+    pub loaded: Result<Arc<Plugin>, LoadError>,
+    /// The version of this file serving until now, if any.
+    pub previous: Option<Arc<Plugin>>,
+}
+
 /// Which plugins serve which activity types.
 #[derive(Default)]
 pub struct Registry {
@@ -30,22 +39,31 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Applies the host-wide rules to load results in order (callers pass
-    /// them sorted by file name): a name already registered, or a second
-    /// dynamic entry, refuses the later plugin as a whole.
-    pub fn build(loaded: impl IntoIterator<Item = (PathBuf, Result<Arc<Plugin>, LoadError>)>) -> Registry {
+    /// Applies the host-wide rules to candidates in order (callers pass them
+    /// sorted by file name, plugins already serving first): a name already
+    /// registered, or a second dynamic entry, refuses the later plugin as a
+    /// whole. A candidate that fails to load or to fit falls back to its
+    /// previous version, if it has one.
+    pub fn build(candidates: impl IntoIterator<Item = Candidate>) -> Registry {
         let mut registry = Registry::default();
-        for (path, result) in loaded {
-            match result {
-                Ok(plugin) => {
-                    if let Err(reason) = registry.admit(&plugin) {
-                        registry.refused.push(Refusal { path, reason });
-                    }
-                }
-                Err(error) => registry.refused.push(Refusal { path, reason: error.to_string() }),
-            }
+        for Candidate { path, loaded, previous } in candidates {
+            let reason = match loaded {
+                Ok(plugin) => match registry.admit(&plugin) {
+                    Ok(()) => continue,
+                    Err(reason) => reason,
+                },
+                Err(error) => error.to_string(),
+            };
+            let kept = previous.is_some_and(|p| registry.admit(&p).is_ok());
+            let reason = if kept { format!("{reason}; still serving the previous version") } else { reason };
+            registry.refused.push(Refusal { path, reason });
         }
         registry
+    }
+
+    /// The registry of freshly loaded files, in the order given.
+    pub fn from_loaded(loaded: impl IntoIterator<Item = (PathBuf, Result<Arc<Plugin>, LoadError>)>) -> Registry {
+        Registry::build(loaded.into_iter().map(|(path, loaded)| Candidate { path, loaded, previous: None }))
     }
 
     fn admit(&mut self, plugin: &Arc<Plugin>) -> Result<(), String> {
@@ -61,11 +79,7 @@ impl Registry {
                     ));
                 }
             } else if let Some(holder) = self.by_name.get(&d.name) {
-                return Err(format!(
-                    "activity {} is already registered by {}",
-                    d.name,
-                    holder.path().display()
-                ));
+                return Err(format!("activity {} is already registered by {}", d.name, holder.path().display()));
             }
         }
         for d in plugin.definitions() {
@@ -121,6 +135,31 @@ impl Registry {
     /// Plugin files refused, in file name order.
     pub fn refused(&self) -> &[Refusal] {
         &self.refused
+    }
+}
+
+/// Logs what changed between two registries: plugins loaded (with their
+/// activities and load time), unloaded, and refused among `changed` files.
+pub(crate) fn log_changes(old: &Registry, new: &Registry, changed: &[PathBuf]) {
+    for plugin in new.plugins() {
+        if !old.plugins().iter().any(|p| Arc::ptr_eq(p, plugin)) {
+            tracing::info!(
+                plugin = %plugin.path().display(),
+                activities = %plugin.describe(),
+                load_ms = plugin.load_time().as_millis() as u64,
+                "plugin loaded"
+            );
+        }
+    }
+    for plugin in old.plugins() {
+        if !new.plugins().iter().any(|p| p.path() == plugin.path()) {
+            tracing::info!(plugin = %plugin.path().display(), "plugin unloaded: its activities are no longer served");
+        }
+    }
+    for refusal in new.refused() {
+        if changed.contains(&refusal.path) {
+            tracing::warn!(plugin = %refusal.path.display(), "plugin refused: {}", refusal.reason);
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use wasmtime::component::Linker;
 
 use crate::engine::{self, Allocation, EngineOptions};
 use crate::plugin::{LoadError, Plugin};
-use crate::registry::Registry;
+use crate::registry::{Registry, log_changes};
 use crate::sandbox::{Limits, Sandbox};
 
 /// Shared by every plugin the process loads.
@@ -70,18 +70,9 @@ impl Runtime {
     pub async fn load_dir(self: &Arc<Self>, dir: &Path) -> io::Result<Registry> {
         let paths = scan(dir)?;
         let loaded = self.load_all(paths).await;
-        let registry = Registry::build(loaded);
-        for plugin in registry.plugins() {
-            tracing::info!(
-                plugin = %plugin.path().display(),
-                activities = %plugin.definitions().iter().map(|d| if d.dynamic { format!("{} (dynamic)", d.name) } else { d.name.clone() }).collect::<Vec<_>>().join(", "),
-                load_ms = plugin.load_time().as_millis() as u64,
-                "plugin loaded"
-            );
-        }
-        for refusal in registry.refused() {
-            tracing::warn!(plugin = %refusal.path.display(), "plugin refused: {}", refusal.reason);
-        }
+        let changed: Vec<PathBuf> = loaded.iter().map(|(p, _)| p.clone()).collect();
+        let registry = Registry::from_loaded(loaded);
+        log_changes(&Registry::default(), &registry, &changed);
         Ok(registry)
     }
 }

@@ -72,10 +72,8 @@ impl Sandbox {
         interrupt: CancellationToken,
     ) -> Store<Sandbox> {
         let capture = Capture::new(origin, limits.output);
-        let wasi = WasiCtxBuilder::new()
-            .stdout(capture.stream(Stream::Stdout))
-            .stderr(capture.stream(Stream::Stderr))
-            .build();
+        let wasi =
+            WasiCtxBuilder::new().stdout(capture.stream(Stream::Stdout)).stderr(capture.stream(Stream::Stderr)).build();
         let sandbox = Sandbox {
             wasi,
             http: WasiHttpCtx::new(),
