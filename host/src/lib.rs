@@ -10,6 +10,7 @@
 //! library.
 
 pub mod bindings;
+pub mod catalog;
 pub mod engine;
 pub mod execute;
 pub mod failure;
@@ -19,6 +20,8 @@ pub mod plugin;
 pub mod registry;
 pub mod runtime;
 pub mod sandbox;
+pub mod watch;
+pub mod worker;
 
 pub use execute::Request;
 pub use failure::{Failure, Outcome};

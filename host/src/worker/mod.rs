@@ -1,0 +1,259 @@
+//! `host run`: an activity-only Temporal worker on the official core SDK.
+//!
+//! The high-level `temporalio-sdk` registers activities by Rust type, but
+//! here names are only known when plugins load (and change when the
+//! directory does), so this drives `temporalio-sdk-core` directly: poll an
+//! activity task, run it through the current registry, complete it. Core
+//! owns what a worker owes the server (slots, rate limits, heartbeat
+//! throttling, local timeouts, graceful shutdown); this module owns the
+//! executions.
+//!
+//! Many `host run` processes on one task queue is how to scale out: Temporal
+//! spreads the tasks; nothing here coordinates with other hosts.
+
+pub mod connection;
+pub mod convert;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use temporalio_common::protos::coresdk::activity_result::activity_execution_result::Status;
+use temporalio_common::protos::coresdk::activity_task::{
+    ActivityCancelReason, ActivityTask, Cancel, Start, activity_task::Variant,
+};
+use temporalio_common::protos::coresdk::{ActivityHeartbeat, ActivityTaskCompletion};
+use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
+use temporalio_common::telemetry::TelemetryOptions;
+use temporalio_common::worker::WorkerTaskTypes;
+use temporalio_sdk_core::{CoreRuntime, PollError, RuntimeOptions, Worker, WorkerConfig, WorkerVersioningStrategy};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::catalog::Catalog;
+use crate::execute::Request;
+use crate::failure::{Outcome, kind};
+use crate::payload::Payload;
+pub use connection::{ConnectionSettings, TlsSettings};
+
+/// Least time an execution gets when the schedule-to-close deadline seems
+/// already past (the server's clock and ours disagree).
+const MIN_TIME_LEFT: Duration = Duration::from_secs(1);
+/// An execution stopped at its deadline is reported this much later, by
+/// when the server has timed the activity out itself: the workflow then sees
+/// the server's `TimeoutError`, as it would from a native worker, rather
+/// than a failure that raced it. The instance is freed at the deadline.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+
+/// How `host run` serves its task queue.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub connection: ConnectionSettings,
+    pub namespace: String,
+    pub task_queue: String,
+    /// Executions at once: core hands out no more tasks than this.
+    pub max_concurrent_activities: usize,
+    /// Activities this worker starts per second, at most.
+    pub max_activities_per_second: Option<f64>,
+    /// On shutdown, how long running executions may take before they are cancelled.
+    pub graceful_shutdown_timeout: Duration,
+    /// After a cancellation reaches an execution, how long it may take to
+    /// stop by itself before it is interrupted.
+    pub cancel_grace: Duration,
+}
+
+/// An execution in flight, by task token.
+struct Running {
+    cancel: CancellationToken,
+    interrupt: CancellationToken,
+    reason: Option<ActivityCancelReason>,
+}
+
+type RunningMap = Arc<Mutex<HashMap<Vec<u8>, Running>>>;
+
+/// Serves the task queue until `shutdown` resolves (then drains gracefully)
+/// or the service refuses the worker.
+pub async fn run(
+    options: WorkerOptions,
+    catalog: Arc<Catalog>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let runtime = CoreRuntime::new_assume_tokio(
+        RuntimeOptions::builder()
+            // No logging or metrics exporter: core's tracing events go to our subscriber.
+            .telemetry_options(TelemetryOptions::builder().build())
+            .heartbeat_interval(Some(Duration::from_secs(60)))
+            .build()
+            .map_err(anyhow::Error::msg)?,
+    )?;
+    let connection = options.connection.connect().await?;
+    let config = WorkerConfig::builder()
+        .namespace(options.namespace.clone())
+        .task_queue(options.task_queue.clone())
+        .task_types(WorkerTaskTypes::activity_only())
+        .versioning_strategy(WorkerVersioningStrategy::None { build_id: String::new() })
+        .client_identity_override(options.connection.identity.clone())
+        .max_outstanding_activities(options.max_concurrent_activities)
+        .maybe_max_worker_activities_per_second(options.max_activities_per_second)
+        .graceful_shutdown_period(options.graceful_shutdown_timeout)
+        .build()
+        .map_err(anyhow::Error::msg)?;
+    let worker = Arc::new(temporalio_sdk_core::init_worker(&runtime, config, connection)?);
+    worker
+        .validate()
+        .await
+        .with_context(|| format!("the Temporal service refused the worker for namespace {}", options.namespace))?;
+    tracing::info!(
+        address = %options.connection.address,
+        namespace = %options.namespace,
+        task_queue = %options.task_queue,
+        identity = %options.connection.identity,
+        max_concurrent_activities = options.max_concurrent_activities,
+        "worker polling for activity tasks"
+    );
+
+    {
+        let worker = worker.clone();
+        let graceful = options.graceful_shutdown_timeout;
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!(
+                "shutting down: no new tasks; running executions have {} to finish",
+                humantime::format_duration(graceful)
+            );
+            worker.initiate_shutdown();
+        });
+    }
+
+    let running: RunningMap = Arc::default();
+    let executions = TaskTracker::new();
+    let mut fatal = None;
+    loop {
+        match worker.poll_activity_task().await {
+            Ok(ActivityTask { task_token, variant: Some(Variant::Start(start)) }) => {
+                let execution = start_execution(&options, &catalog, &worker, &running, task_token, start);
+                executions.spawn(execution);
+            }
+            Ok(ActivityTask { task_token, variant: Some(Variant::Cancel(cancel)) }) => {
+                cancel_execution(&running, &task_token, &cancel, options.cancel_grace);
+            }
+            Ok(ActivityTask { variant: None, .. }) => {}
+            Err(PollError::ShutDown) => break,
+            Err(PollError::TonicError(status)) => {
+                tracing::error!(code = ?status.code(), "polling failed: {}; shutting down", status.message());
+                if fatal.is_some() {
+                    break;
+                }
+                fatal = Some(anyhow::anyhow!("polling for activity tasks failed: {}", status.message()));
+                worker.initiate_shutdown();
+            }
+        }
+    }
+    executions.close();
+    executions.wait().await;
+    worker.shutdown().await;
+    if let Ok(worker) = Arc::try_unwrap(worker) {
+        worker.finalize_shutdown().await;
+    }
+    tracing::info!("worker stopped");
+    fatal.map_or(Ok(()), Err)
+}
+
+/// Turns a task into an execution future that completes the task when the
+/// execution has ended, never before.
+fn start_execution(
+    options: &WorkerOptions,
+    catalog: &Catalog,
+    worker: &Arc<Worker>,
+    running: &RunningMap,
+    task_token: Vec<u8>,
+    mut start: Start,
+) -> impl Future<Output = ()> + Send + 'static {
+    let registry = catalog.registry();
+    let info = convert::info(&mut start, &options.namespace, &options.task_queue);
+    let args: Vec<Payload> = std::mem::take(&mut start.input).into_iter().map(convert::payload_from_proto).collect();
+    let timeout = convert::time_left(&info, SystemTime::now(), MIN_TIME_LEFT);
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    let (cancel, interrupt) = (CancellationToken::new(), CancellationToken::new());
+    running
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(task_token.clone(), Running { cancel: cancel.clone(), interrupt: interrupt.clone(), reason: None });
+    let heartbeat = {
+        let worker: Weak<Worker> = Arc::downgrade(worker);
+        let task_token = task_token.clone();
+        Arc::new(move |details: Vec<Payload>| {
+            if let Some(worker) = worker.upgrade() {
+                worker.record_activity_heartbeat(ActivityHeartbeat {
+                    task_token: task_token.clone(),
+                    details: details.into_iter().map(convert::payload_to_proto).collect(),
+                });
+            }
+        })
+    };
+    let request = Request { info, args, timeout, heartbeat, cancel, interrupt };
+    let (worker, running) = (worker.clone(), running.clone());
+
+    async move {
+        let (activity_type, activity_id, attempt) =
+            (request.info.activity_type.clone(), request.info.activity_id.clone(), request.info.attempt);
+        tracing::debug!(activity = %activity_type, activity_id, attempt, "activity started");
+        let started = Instant::now();
+        let outcome = registry.execute(request).await;
+        if let (Some(deadline), Outcome::Failed(f)) = (deadline, &outcome)
+            && f.error_type == kind::TIMEOUT
+        {
+            tokio::time::sleep_until(deadline + DEADLINE_MARGIN).await;
+        }
+        let reason = running.lock().unwrap_or_else(|p| p.into_inner()).remove(&task_token).and_then(|r| r.reason);
+        let took_ms = started.elapsed().as_millis() as u64;
+        let interrupted = matches!(outcome, Outcome::Cancelled(_));
+        let result = convert::completion(outcome, reason);
+        match &result.status {
+            Some(Status::Completed(_)) => {
+                tracing::debug!(activity = %activity_type, activity_id, attempt, took_ms, "activity completed")
+            }
+            Some(Status::Failed(failed)) => {
+                let failure = failed.failure.clone().unwrap_or_default();
+                let error_type = match failure.failure_info {
+                    Some(FailureInfo::ApplicationFailureInfo(info)) => info.r#type,
+                    _ => String::new(),
+                };
+                tracing::warn!(
+                    activity = %activity_type, activity_id, attempt, took_ms, error_type,
+                    "activity failed: {}", failure.message
+                )
+            }
+            _ => tracing::info!(
+                activity = %activity_type, activity_id, attempt, took_ms, ?reason,
+                "activity cancelled ({})",
+                if interrupted { "interrupted after the grace period" } else { "it stopped by itself" }
+            ),
+        }
+        let completion = ActivityTaskCompletion { task_token, result: Some(result) };
+        if let Err(e) = worker.complete_activity_task(completion).await {
+            tracing::error!(activity = %activity_type, activity_id, "cannot complete the activity task: {e}");
+        }
+    }
+}
+
+/// Tells a running execution that the server wants it stopped, and
+/// interrupts it if it is still running after the grace period.
+fn cancel_execution(running: &RunningMap, task_token: &[u8], cancel: &Cancel, grace: Duration) {
+    let reason = cancel.reason();
+    let mut running = running.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(execution) = running.get_mut(task_token) else {
+        tracing::debug!(?reason, "cancellation for an execution that already ended");
+        return;
+    };
+    tracing::info!(?reason, "cancellation requested; interrupting in {}", humantime::format_duration(grace));
+    execution.reason = Some(reason);
+    execution.cancel.cancel();
+    let interrupt = execution.interrupt.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(grace).await;
+        interrupt.cancel();
+    });
+}
