@@ -9,8 +9,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use activity_host::catalog::Catalog;
 use activity_host::engine::EngineOptions;
 use activity_host::registry::{Registry, dynamic_name};
+use activity_host::watch;
+use activity_host::worker::connection::default_identity;
+use activity_host::worker::{self, ConnectionSettings, TlsSettings, WorkerOptions};
 use activity_host::{Limits, Outcome, Payload, Request, Runtime};
 use bytesize::ByteSize;
 use clap::{Args, Parser, Subcommand};
@@ -33,6 +37,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve a Temporal task queue with the plugins of a directory.
+    ///
+    /// An activity-only worker: it polls the task queue, runs each task's
+    /// activity type in a fresh instance of the plugin that registers it,
+    /// and watches the directory, so that plugins added, replaced or removed
+    /// take effect without a restart. Run several on one task queue to scale
+    /// out. SIGINT or SIGTERM stops polling and lets running executions
+    /// finish within --graceful-shutdown-timeout; a second signal exits at once.
+    Run(Box<RunArgs>),
     /// Run one activity locally and print its result as JSON.
     ///
     /// Each JSON_ARG becomes one positional argument (a json/plain payload).
@@ -69,6 +82,55 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub plugins: PluginDir,
+    /// The Temporal frontend, HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT", env = "TEMPORAL_ADDRESS", default_value = "127.0.0.1:7233")]
+    pub address: String,
+    #[arg(long, value_name = "NS", env = "TEMPORAL_NAMESPACE", default_value = "default")]
+    pub namespace: String,
+    /// The task queue to poll.
+    #[arg(long, value_name = "TQ", env = "TEMPORAL_TASK_QUEUE")]
+    pub task_queue: String,
+    /// Executions running at once on this host.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_concurrent_activities: u32,
+    /// Activities this host starts per second, at most.
+    #[arg(long, value_name = "R")]
+    pub max_activities_per_second: Option<f64>,
+    /// On SIGINT/SIGTERM, how long running executions may take to finish before they are cancelled.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub graceful_shutdown_timeout: Duration,
+    /// After a cancellation reaches an execution, how long it may take to stop before it is interrupted.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub cancel_grace: Duration,
+    /// How this worker names itself to the server [default: PID@HOSTNAME].
+    #[arg(long, value_name = "S", env = "TEMPORAL_IDENTITY")]
+    pub identity: Option<String>,
+    /// Connect with TLS (implied by the other --tls-* flags and by --api-key).
+    #[arg(long, env = "TEMPORAL_TLS")]
+    pub tls: bool,
+    /// Client certificate (PEM) for mutual TLS.
+    #[arg(long, value_name = "FILE", env = "TEMPORAL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS.
+    #[arg(long, value_name = "FILE", env = "TEMPORAL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificate (PEM) to verify the server with, instead of the system's roots.
+    #[arg(long, value_name = "FILE", env = "TEMPORAL_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// Server name to verify, when it differs from the address's host.
+    #[arg(long, value_name = "NAME", env = "TEMPORAL_TLS_SERVER_NAME")]
+    pub tls_server_name: Option<String>,
+    /// API key (Temporal Cloud).
+    #[arg(long, value_name = "KEY", env = "TEMPORAL_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct PluginDir {
     /// The plugin directory (`DIR/*.wasm`).
     #[arg(long = "plugins", value_name = "DIR", env = "ACTIVITY_HOST_PLUGINS", default_value = "plugins")]
@@ -77,7 +139,8 @@ pub struct PluginDir {
 
 #[derive(Debug, Args)]
 pub struct LimitArgs {
-    /// How long an execution may run before it is stopped.
+    /// How long an execution may run before it is stopped (for `run`: when
+    /// the task sets neither a start-to-close nor a schedule-to-close timeout).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
     /// Linear memory one instance may use.
@@ -98,14 +161,18 @@ impl Command {
     /// A single-threaded runtime: these commands run one thing at a time,
     /// and compilation happens on tokio's blocking threads anyway.
     pub fn tokio_runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        match self {
+            Command::Run(_) => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+            _ => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        }
     }
 
-    /// Log filter when `RUST_LOG` is unset: the plugin's own output and
-    /// warnings for `call`, only errors for the listing commands (whose
-    /// output already says what was refused).
+    /// Log filter when `RUST_LOG` is unset: what a worker does for `run`;
+    /// the plugin's own output and warnings for `call`; only errors for the
+    /// listing commands (whose output already says what was refused).
     fn default_log_filter(&self) -> &'static str {
         match self {
+            Command::Run(_) => "info,temporalio_sdk_core=warn,temporalio_client=warn",
             Command::Call { .. } => "warn,plugin=info",
             Command::List { .. } | Command::Check { .. } => "error",
         }
@@ -124,12 +191,83 @@ pub fn init_logging(command: &Command) {
 
 pub async fn run(command: Command) -> u8 {
     match command {
+        Command::Run(args) => serve(*args).await,
         Command::Call { name, args, plugins, limits, cancel_grace } => {
             call(name, args, plugins.dir, limits.limits(), cancel_grace).await
         }
         Command::List { plugins } => list(plugins.dir).await,
         Command::Check { files } => check(files).await,
     }
+}
+
+async fn serve(args: RunArgs) -> u8 {
+    let options = WorkerOptions {
+        connection: ConnectionSettings {
+            address: args.address,
+            identity: args.identity.unwrap_or_else(default_identity),
+            tls: TlsSettings {
+                enabled: args.tls,
+                cert: args.tls_cert,
+                key: args.tls_key,
+                ca: args.tls_ca,
+                server_name: args.tls_server_name,
+            },
+            api_key: args.api_key,
+        },
+        namespace: args.namespace,
+        task_queue: args.task_queue,
+        max_concurrent_activities: args.max_concurrent_activities as usize,
+        max_activities_per_second: args.max_activities_per_second,
+        graceful_shutdown_timeout: args.graceful_shutdown_timeout,
+        cancel_grace: args.cancel_grace,
+    };
+    // Every execution in flight holds an instance, and loads need a few more.
+    let engine = EngineOptions { max_instances: args.max_concurrent_activities + 32, ..EngineOptions::default() };
+    let runtime = match Runtime::new(&engine, args.limits.limits()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return EXIT_USAGE;
+        }
+    };
+    tracing::info!(allocation = ?runtime.allocation(), "WebAssembly engine ready");
+    let dir = args.plugins.dir;
+    let catalog = match Catalog::open(runtime, &dir).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: cannot read plugin directory {}: {e}", dir.display());
+            return EXIT_USAGE;
+        }
+    };
+    if catalog.registry().plugins().is_empty() {
+        tracing::warn!(dir = %dir.display(), "no plugin loaded yet: tasks fail with NotFoundError until one is added");
+    }
+    let _watch = watch::watch(catalog.clone());
+    match worker::run(options, catalog, shutdown_signal()).await {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            EXIT_FAILED
+        }
+    }
+}
+
+/// Resolves on the first SIGINT or SIGTERM; a second one exits at once.
+async fn shutdown_signal() {
+    async fn signal() {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("cannot listen for SIGTERM");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    signal().await;
+    tokio::spawn(async {
+        signal().await;
+        eprintln!("second signal: exiting without waiting for running executions");
+        std::process::exit(130);
+    });
 }
 
 fn local_runtime(limits: Limits) -> Result<Arc<Runtime>, u8> {
@@ -153,10 +291,7 @@ async fn call(name: String, args: Vec<String>, dir: PathBuf, limits: Limits, can
         match Payload::from_json_arg(arg) {
             Ok(p) => payloads.push(p),
             Err(e) => {
-                eprintln!(
-                    "error: argument {} is not JSON ({e}): {arg}; quote strings, for example '\"{arg}\"'",
-                    i + 1
-                );
+                eprintln!("error: argument {} is not JSON ({e}): {arg}; quote strings, for example '\"{arg}\"'", i + 1);
                 return EXIT_USAGE;
             }
         }
@@ -242,24 +377,14 @@ async fn check(files: Vec<PathBuf>) -> u8 {
         Err(code) => return code,
     };
     let loaded = runtime.load_all(files.clone()).await;
-    let registry = Registry::build(loaded);
+    let registry = Registry::from_loaded(loaded);
     let mut refused = false;
     for file in &files {
         if let Some(refusal) = registry.refused().iter().find(|r| &r.path == file) {
             println!("{}: refused: {}", file.display(), refusal.reason);
             refused = true;
         } else if let Some(plugin) = registry.plugins().iter().find(|p| p.path() == file) {
-            let offers: Vec<String> = plugin
-                .definitions()
-                .iter()
-                .map(|d| if d.dynamic { format!("{} (dynamic)", d.name) } else { d.name.clone() })
-                .collect();
-            println!(
-                "{}: ok: {} (loaded in {} ms)",
-                file.display(),
-                offers.join(", "),
-                plugin.load_time().as_millis()
-            );
+            println!("{}: ok: {} (loaded in {} ms)", file.display(), plugin.describe(), plugin.load_time().as_millis());
         }
     }
     if refused { EXIT_FAILED } else { EXIT_OK }
