@@ -120,7 +120,9 @@ fn unknown_activities_fail_with_not_found() {
     let err = stderr(&o);
     assert!(err.contains("type: NotFoundError"), "{err}");
     assert!(
-        err.contains("Activity function nope is not registered on this worker, available activities: say_hello_activity"),
+        err.contains(
+            "Activity function nope is not registered on this worker, available activities: say_hello_activity"
+        ),
         "{err}"
     );
 }
@@ -181,7 +183,12 @@ fn list_shows_names_kinds_files_and_refusals() {
     let o = host(&["list"], dir.path());
     assert_exit(&o, 0);
     let out = stdout(&o);
-    let row = |name: &str| out.lines().find(|l| l.split_whitespace().next() == Some(name)).unwrap_or_else(|| panic!("{name} missing:\n{out}")).to_string();
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("{name} missing:\n{out}"))
+            .to_string()
+    };
     assert!(row("your_activity").contains("activity") && row("your_activity").ends_with("your_activity.wasm"));
     assert!(row("my-activity").ends_with("my_activity.wasm"));
     assert!(row("say_hello_activity").ends_with("say_hello.wasm"));
@@ -206,7 +213,10 @@ fn check_reports_each_file_and_fails_on_any_refusal() {
     let out = stdout(&o);
     assert_eq!(out.lines().count(), 3, "{out}");
     assert!(out.contains(&format!("{}: refused: is a core WebAssembly module", core.display())), "{out}");
-    assert!(out.contains(&format!("{}: refused: does not fit the activity-host:plugin world", command.display())), "{out}");
+    assert!(
+        out.contains(&format!("{}: refused: does not fit the activity-host:plugin world", command.display())),
+        "{out}"
+    );
 }
 
 #[test]
@@ -217,5 +227,9 @@ fn check_applies_the_rules_across_the_files_given() {
     let o = host(&["check", &first.to_string_lossy(), &second.to_string_lossy()], dir.path());
     assert_exit(&o, 1);
     assert!(stdout(&o).contains("dynamic_greeting (dynamic)"), "{}", stdout(&o));
-    assert!(stdout(&o).contains("raw.wasm: refused: its dynamic activity raw_echo would be a second one"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("raw.wasm: refused: its dynamic activity raw_echo would be a second one"),
+        "{}",
+        stdout(&o)
+    );
 }

@@ -168,7 +168,7 @@ fn print(lines: u32) -> u32 {
     lines
 }
 
-/// Heartbeats with a progress counter until cancelled, then reports it.
+/// Heartbeats with a progress counter until cancelled, then stops as cancelled.
 #[activity::defn]
 fn wait_cancel() -> Result<String, ApplicationError> {
     let mut beats: u64 = 0;
@@ -177,15 +177,18 @@ fn wait_cancel() -> Result<String, ApplicationError> {
         activity::heartbeat(&beats);
         std::thread::sleep(Duration::from_millis(20));
     }
-    Err(ApplicationError::new(format!("cancelled after {beats} heartbeats")).with_type("Cancelled"))
+    Err(ApplicationError::cancelled().with_detail(&beats))
 }
 
-/// Ignores cancellation: spins until interrupted.
+/// Heartbeats (so a cancellation reaches it) but never looks at
+/// `is_cancelled()`: only an interrupt stops it.
 #[activity::defn]
 fn ignore_cancel() -> u64 {
-    let mut n: u64 = 0;
+    let mut beats: u64 = 0;
     loop {
-        n = std::hint::black_box(n.wrapping_add(1));
+        beats += 1;
+        activity::heartbeat(&beats);
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -203,6 +206,22 @@ fn resume(progress: String) -> Result<String, ApplicationError> {
 }
 
 activity::export!(
-    panic, spin, sleep, alloc_forever, alloc, recurse, fail, flaky, info, count, add, greet, nothing, bytes, print,
-    wait_cancel, ignore_cancel, resume,
+    panic,
+    spin,
+    sleep,
+    alloc_forever,
+    alloc,
+    recurse,
+    fail,
+    flaky,
+    info,
+    count,
+    add,
+    greet,
+    nothing,
+    bytes,
+    print,
+    wait_cancel,
+    ignore_cancel,
+    resume,
 );
