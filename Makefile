@@ -7,9 +7,11 @@ PLUGIN_OUT   := target/$(WASM_TARGET)/plugin
 HOST         := target/release/host
 EXAMPLES     := say_hello my_activity your_activity dynamic_greeting
 TEST_PLUGINS := target/test-plugins
+VENV         := .venv
+PYTHON       := $(VENV)/bin/python
 RAW_VARIANTS := trap-definitions empty-name duplicate-names two-dynamic no-definitions many-names
 
-.PHONY: all run test build plugins test-plugins wasm-target clean
+.PHONY: all run test build plugins test-plugins wasm-target venv clean
 
 all: build plugins
 
@@ -38,19 +40,26 @@ test-plugins: wasm-target
 	done
 	@echo "built $(TEST_PLUGINS)/"
 
-## The README's demo.
-run: build plugins
-	$(HOST) call your_activity '{"greeting":"Hello","name":"World"}'
-	$(HOST) call say_hello_activity '"World"'
-	$(HOST) call unregistered_activity '{"greeting":"Hello","name":"World"}'
+## A Python environment with the Temporal CLI (dev server) and the Python SDK.
+venv: $(VENV)/.installed
+$(VENV)/.installed: tests/e2e/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
+	@touch $@
+
+## The README's demo: the Temporal docs' workflows against a local dev server,
+## their activities served by `host run` from plugins/.
+run: build plugins venv
+	$(PYTHON) demo/run.py
 
 ## Unit and integration tests, against freshly built plugins.
 ## (Two cargo runs: the SDK's dev-dependencies must not change the features,
 ## and so the build, of the host's dependencies.)
-test: plugins test-plugins
+test: plugins test-plugins venv
 	$(CARGO) test --release -p host
 	$(CARGO) test --release -p activity -p activity-macros
+	$(PYTHON) -m pytest tests/e2e
 
 clean:
 	$(CARGO) clean
-	rm -f plugins/*.wasm
+	rm -rf plugins/*.wasm $(VENV)
