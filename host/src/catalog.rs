@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 
+use crate::manifest;
 use crate::plugin::{LoadError, Plugin};
 use crate::registry::{Candidate, Registry, log_changes};
 use crate::runtime::{Runtime, scan};
@@ -42,16 +43,19 @@ pub enum Writers<'a> {
     Settle,
 }
 
-/// What identifies a version of a file without reading it.
+/// What identifies a version of a plugin without reading it: its file's
+/// size and modification time, and its manifest's, if it has one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stamp {
-    len: u64,
-    modified: Option<SystemTime>,
+    plugin: (u64, Option<SystemTime>),
+    manifest: Option<(u64, Option<SystemTime>)>,
 }
 
 fn stamp(path: &Path) -> io::Result<Stamp> {
-    let meta = std::fs::metadata(path)?;
-    Ok(Stamp { len: meta.len(), modified: meta.modified().ok() })
+    let of = |meta: std::fs::Metadata| (meta.len(), meta.modified().ok());
+    let plugin = of(std::fs::metadata(path)?);
+    let manifest = std::fs::metadata(manifest::path_for(path)).ok().map(of);
+    Ok(Stamp { plugin, manifest })
 }
 
 struct FileState {
@@ -117,7 +121,7 @@ impl Catalog {
         match writers {
             Writers::Ignore => {}
             Writers::Known(open) => to_load.retain(|(path, _)| {
-                let settled = !open.contains(path);
+                let settled = !open.contains(path) && !open.contains(&manifest::path_for(path));
                 if !settled {
                     report.unsettled.push(path.clone());
                 }

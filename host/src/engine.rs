@@ -47,10 +47,23 @@ pub enum Allocation {
     OnDemand,
 }
 
-fn base_config() -> Config {
+/// What plugins sharing an engine must agree on: wasmtime fixes the stack
+/// size and fuel metering per engine, so a plugin whose manifest changes
+/// either gets an engine (and an instance pool) of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EngineKey {
+    pub max_stack: usize,
+    pub fuel: bool,
+}
+
+fn base_config(key: EngineKey) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    config.max_wasm_stack(key.max_stack);
+    // The fiber stack holds the wasm stack plus the host calls made from it.
+    config.async_stack_size((key.max_stack + (1 << 20)).max(2 << 20));
+    config.consume_fuel(key.fuel);
     config
 }
 
@@ -74,10 +87,10 @@ fn pooling(max_instances: u32) -> PoolingAllocationConfig {
     pool
 }
 
-/// Builds the engine, with the pooling allocator when asked for and possible.
-pub fn build(options: &EngineOptions) -> anyhow::Result<(Engine, Allocation)> {
+/// Builds an engine, with the pooling allocator when asked for and possible.
+pub fn build(options: &EngineOptions, key: EngineKey) -> anyhow::Result<(Engine, Allocation)> {
     if options.pooling {
-        let mut config = base_config();
+        let mut config = base_config(key);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(options.max_instances)));
         match Engine::new(&config) {
             Ok(engine) => return Ok((engine, Allocation::Pooling)),
@@ -87,8 +100,9 @@ pub fn build(options: &EngineOptions) -> anyhow::Result<(Engine, Allocation)> {
             ),
         }
     }
-    let engine =
-        Engine::new(&base_config()).map_err(anyhow::Error::from).context("cannot configure the WebAssembly engine")?;
+    let engine = Engine::new(&base_config(key))
+        .map_err(anyhow::Error::from)
+        .context("cannot configure the WebAssembly engine")?;
     Ok((engine, Allocation::OnDemand))
 }
 

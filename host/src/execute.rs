@@ -13,9 +13,9 @@ use wasmtime::Trap;
 use crate::bindings::types::{ActivityDefinition, ActivityInfo, ApplicationError};
 use crate::failure::{Failure, Outcome, kind};
 use crate::output::Origin;
-use crate::payload::Payload;
+use crate::payload::{Payload, PayloadLimits};
 use crate::plugin::Plugin;
-use crate::sandbox::{ExecutionContext, HeartbeatSink, Sandbox};
+use crate::sandbox::{ExecutionContext, HeartbeatSink, Sandbox, Stop};
 
 /// What to run, with everything the execution may learn or be told.
 pub struct Request {
@@ -95,9 +95,21 @@ enum Ended {
 impl Plugin {
     /// Runs the entry for `request.info.activity_type` in a fresh instance.
     pub async fn execute(&self, request: Request) -> Outcome {
+        let payloads = self.limits().payloads;
+        if let Err(failure) = payloads.check(&request.args, "the arguments") {
+            return Outcome::Failed(failure);
+        }
         match self.run(request, Call::Execute).await {
-            Ok(Returned::Executed(Ok(payload))) => Outcome::Completed(payload),
-            Ok(Returned::Executed(Err(error))) => Outcome::Failed(error.into()),
+            Ok(Returned::Executed(Ok(payload))) => {
+                match checked(&payloads, std::slice::from_ref(&payload), "the result") {
+                    Ok(()) => Outcome::Completed(payload),
+                    Err(failure) => Outcome::Failed(failure),
+                }
+            }
+            Ok(Returned::Executed(Err(error))) => match checked(&payloads, &error.details, "the failure's details") {
+                Ok(()) => Outcome::Failed(error.into()),
+                Err(failure) => Outcome::Failed(failure),
+            },
             Ok(Returned::Definitions(_)) => unreachable!("execute() returns a result"),
             Err(outcome) => outcome,
         }
@@ -106,7 +118,7 @@ impl Plugin {
     /// Instantiates, calls, and turns every way of not returning into an `Outcome`.
     pub(crate) async fn run(&self, request: Request, call: Call) -> Result<Returned, Outcome> {
         let Request { info, args, timeout, heartbeat, cancel, interrupt } = request;
-        let timeout = timeout.unwrap_or(self.limits().timeout);
+        let timeout = self.limits().timeout_for(timeout);
         let deadline = Instant::now() + timeout;
         let activity_type = info.activity_type.clone();
         let origin = Origin {
@@ -115,8 +127,16 @@ impl Plugin {
             activity_id: info.activity_id.as_str().into(),
         };
         let context = ExecutionContext { info, heartbeat, cancel };
-        let mut store =
-            Sandbox::store(self.pre().engine(), self.limits(), origin, context, deadline, interrupt.clone());
+        let mut store = Sandbox::store(
+            self.pre().engine(),
+            self.grants(),
+            self.limits(),
+            origin,
+            context,
+            deadline,
+            interrupt.clone(),
+        )
+        .map_err(Outcome::Failed)?;
 
         let work = async {
             let instance = self.pre().instantiate_async(&mut store).await?;
@@ -146,6 +166,17 @@ impl Plugin {
     }
 }
 
+/// What a guest returned, checked before anything goes to the server:
+/// well-formed payloads within Temporal's size limits.
+fn checked(limits: &PayloadLimits, payloads: &[Payload], what: &str) -> Result<(), Failure> {
+    for payload in payloads {
+        payload.validate().map_err(|reason| {
+            Failure::new(kind::INVALID_PAYLOAD, format!("the plugin returned a bad payload in {what}: {reason}"))
+        })?;
+    }
+    limits.check(payloads, what)
+}
+
 /// Names what stopped an execution that did not return.
 fn classify(
     error: Option<wasmtime::Error>,
@@ -154,6 +185,9 @@ fn classify(
     timeout: Duration,
     stderr: &str,
 ) -> Outcome {
+    if let Some(Stop(failure)) = error.as_ref().and_then(|e| e.downcast_ref::<Stop>()) {
+        return Outcome::Failed(failure.clone());
+    }
     let trap = error.as_ref().and_then(|e| e.downcast_ref::<Trap>().copied());
     let interrupted = error.is_none() || trap == Some(Trap::Interrupt);
     if interrupted && interrupt.is_cancelled() {
@@ -168,8 +202,8 @@ fn classify(
             kind::OUT_OF_MEMORY,
             format!(
                 "the plugin exceeded its memory limit of {} (it asked for {})",
-                size(sandbox.limiter.limit()),
-                size(asked)
+                crate::failure::size(sandbox.limiter.limit()),
+                crate::failure::size(asked)
             ),
         )
     } else if trap == Some(Trap::StackOverflow) {
@@ -212,15 +246,6 @@ fn short_backtrace(backtrace: &wasmtime::WasmBacktrace) -> String {
         out.push_str(&format!("\n    ... {} more lines", lines.len() - MAX_FRAMES - 1));
     }
     out
-}
-
-/// `32 MiB` for whole mebibytes (limits usually are), `32.1 MiB` otherwise.
-fn size(bytes: u64) -> String {
-    if bytes.is_multiple_of(1 << 20) {
-        format!("{} MiB", bytes >> 20)
-    } else {
-        bytesize::ByteSize(bytes).display().iec().to_string()
-    }
 }
 
 fn one_line(error: &wasmtime::Error) -> String {

@@ -51,6 +51,23 @@ pub mod kind {
     pub const OUT_OF_FUEL: &str = "OutOfFuel";
     /// Any other trap (an `unreachable`, an out-of-bounds access, a host error).
     pub const TRAP: &str = "Trap";
+    /// Arguments, a result, failure details or heartbeat details over Temporal's size limits.
+    pub const PAYLOADS_TOO_LARGE: &str = "PayloadsTooLarge";
+    /// The plugin returned something a Temporal payload cannot carry.
+    pub const INVALID_PAYLOAD: &str = "InvalidPayload";
+    /// The sandbox could not be set up as granted (a granted directory vanished).
+    pub const SANDBOX: &str = "SandboxError";
+}
+
+/// `32 MiB` for whole mebibytes (limits usually are), `32.1 MiB` otherwise.
+pub fn size(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        bytesize::ByteSize(bytes).display().iec().to_string()
+    }
 }
 
 impl Failure {

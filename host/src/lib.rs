@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod engine;
 pub mod execute;
 pub mod failure;
+pub mod manifest;
 pub mod output;
 pub mod payload;
 pub mod plugin;

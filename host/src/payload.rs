@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use base64::prelude::{BASE64_STANDARD, Engine as _};
 
 pub use crate::bindings::types::Payload;
+use crate::failure::{Failure, kind};
 
 /// The metadata key that names a payload's encoding.
 pub const ENCODING: &str = "encoding";
@@ -58,6 +59,78 @@ impl Payload {
     }
 }
 
+/// Temporal's limits on payload sizes: the server refuses a single payload
+/// over 2 MiB and a message over 4 MiB, so the host fails the execution
+/// first, with the sizes, rather than the task later with a less clear error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayloadLimits {
+    /// One payload.
+    pub single: usize,
+    /// All the payloads of one message (the arguments, a result, a
+    /// failure's details, a heartbeat's details).
+    pub total: usize,
+}
+
+impl Default for PayloadLimits {
+    fn default() -> Self {
+        PayloadLimits { single: 2 << 20, total: 4 << 20 }
+    }
+}
+
+impl PayloadLimits {
+    /// Checks `payloads`, described as `what` ("the result", ...), against
+    /// the limits.
+    pub fn check(&self, payloads: &[Payload], what: &str) -> Result<(), Failure> {
+        let sizes: Vec<usize> = payloads.iter().map(Payload::wire_size).collect();
+        if let Some((i, size)) = sizes.iter().enumerate().find(|(_, s)| **s > self.single) {
+            let which = if payloads.len() == 1 { what.to_string() } else { format!("{what} (payload {})", i + 1) };
+            return Err(Failure::new(
+                kind::PAYLOADS_TOO_LARGE,
+                format!("{which} is {}, over the {} limit for one payload", size_text(*size), size_text(self.single)),
+            ));
+        }
+        let total: usize = sizes.iter().sum();
+        if total > self.total {
+            return Err(Failure::new(
+                kind::PAYLOADS_TOO_LARGE,
+                format!("{what} total {}, over the {} limit", size_text(total), size_text(self.total)),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn size_text(bytes: usize) -> String {
+    format!("{} ({bytes} bytes)", crate::failure::size(bytes as u64))
+}
+
+impl Payload {
+    /// Checks what a guest produced: metadata a Temporal payload can carry
+    /// (unique, non-empty keys), an `encoding`, and for JSON encodings, JSON.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut keys = std::collections::HashSet::new();
+        for (key, _) in &self.metadata {
+            if key.is_empty() {
+                return Err("a metadata key is empty".into());
+            }
+            if !keys.insert(key.as_str()) {
+                return Err(format!("metadata key {key:?} appears twice"));
+            }
+        }
+        match self.metadata.iter().find(|(k, _)| k == ENCODING) {
+            None => Err("it has no \"encoding\" metadata".into()),
+            Some((_, e)) if std::str::from_utf8(e).is_err() => Err("its encoding is not UTF-8".into()),
+            Some((_, e))
+                if (e == JSON_PLAIN.as_bytes() || e == JSON_PROTOBUF.as_bytes())
+                    && serde_json::from_slice::<serde::de::IgnoredAny>(&self.data).is_err() =>
+            {
+                Err(format!("its data is not the JSON its encoding {} says", String::from_utf8_lossy(e)))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+}
+
 /// Lists payloads as JSON documents separated by ", ", for messages.
 pub fn describe(payloads: &[Payload]) -> String {
     let mut out = String::new();
@@ -73,6 +146,41 @@ pub fn describe(payloads: &[Payload]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_over_the_limits_are_refused_with_the_numbers() {
+        let limits = PayloadLimits { single: 100, total: 150 };
+        let p = |n: usize| Payload { metadata: vec![], data: vec![0; n] };
+        assert!(limits.check(&[p(100), p(50)], "the arguments").is_ok());
+        let one = limits.check(&[p(101)], "the result").unwrap_err();
+        assert_eq!(one.error_type, "PayloadsTooLarge");
+        assert!(
+            one.message.starts_with("the result is 101 B (101 bytes), over the 100 B (100 bytes) limit"),
+            "{}",
+            one.message
+        );
+        let total = limits.check(&[p(100), p(51)], "the arguments").unwrap_err();
+        assert!(total.message.starts_with("the arguments total 151 B"), "{}", total.message);
+    }
+
+    #[test]
+    fn malformed_guest_payloads_are_named() {
+        let with = |meta: &[(&str, &str)], data: &str| Payload {
+            metadata: meta.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect(),
+            data: data.as_bytes().to_vec(),
+        };
+        assert!(with(&[("encoding", "json/plain")], "{}").validate().is_ok());
+        assert!(with(&[("encoding", "binary/plain")], "\u{1}").validate().is_ok());
+        assert_eq!(with(&[], "1").validate().unwrap_err(), "it has no \"encoding\" metadata");
+        assert!(
+            with(&[("encoding", "json/plain"), ("encoding", "json/plain")], "1")
+                .validate()
+                .unwrap_err()
+                .contains("twice")
+        );
+        assert!(with(&[("encoding", "json/plain")], "{oops").validate().unwrap_err().contains("not the JSON"));
+        assert!(with(&[("", "x"), ("encoding", "json/plain")], "1").validate().unwrap_err().contains("empty"));
+    }
 
     #[test]
     fn json_args_become_compact_json_plain() {

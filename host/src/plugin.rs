@@ -17,7 +17,7 @@ use crate::bindings::PluginPre;
 use crate::bindings::types::ActivityDefinition;
 use crate::execute::{Call, Request, Returned};
 use crate::failure::Outcome;
-use crate::sandbox::{Limits, Sandbox};
+use crate::sandbox::{Grants, Limits, Sandbox};
 
 /// The interface every plugin exports, as the linker names it.
 pub const ACTIVITIES_EXPORT: &str = "activity-host:plugin/activities@0.1.0";
@@ -34,6 +34,7 @@ pub struct Plugin {
     name: Arc<str>,
     pre: PluginPre<Sandbox>,
     definitions: Vec<ActivityDefinition>,
+    grants: Arc<Grants>,
     limits: Limits,
     load_time: Duration,
 }
@@ -43,6 +44,8 @@ pub struct Plugin {
 pub enum LoadError {
     #[error("cannot read the file: {0}")]
     Read(String),
+    #[error("{0}")]
+    Manifest(String),
     #[error("not a WebAssembly file (it does not start with the \\0asm header)")]
     NotWasm,
     #[error(
@@ -73,6 +76,7 @@ impl Plugin {
         engine: &Engine,
         linker: &Linker<Sandbox>,
         path: &Path,
+        grants: Arc<Grants>,
         limits: Limits,
     ) -> Result<Plugin, LoadError> {
         let started = Instant::now();
@@ -96,8 +100,15 @@ impl Plugin {
         })?;
 
         let name: Arc<str> = path.file_name().map_or_else(|| path.to_string_lossy(), |n| n.to_string_lossy()).into();
-        let mut plugin =
-            Plugin { path: path.to_path_buf(), name, pre, definitions: Vec::new(), limits, load_time: Duration::ZERO };
+        let mut plugin = Plugin {
+            path: path.to_path_buf(),
+            name,
+            pre,
+            definitions: Vec::new(),
+            grants,
+            limits,
+            load_time: Duration::ZERO,
+        };
         let request =
             Request::local("definitions()", Vec::new()).with_timeout(plugin.limits.timeout.min(DEFINITIONS_TIMEOUT));
         let definitions = match plugin.run(request, Call::Definitions).await {
@@ -141,6 +152,12 @@ impl Plugin {
         names.join(", ")
     }
 
+    /// What the plugin's manifest grants it.
+    pub fn grants(&self) -> &Arc<Grants> {
+        &self.grants
+    }
+
+    /// Its effective limits: the host's, as its manifest changed them.
     pub fn limits(&self) -> &Limits {
         &self.limits
     }

@@ -1,38 +1,58 @@
 //! The host's WebAssembly runtime: one engine and linker for the process,
 //! and loading plugin files and directories against them.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
-use crate::engine::{self, Allocation, EngineOptions};
+use crate::engine::{self, Allocation, EngineKey, EngineOptions};
+use crate::manifest;
 use crate::plugin::{LoadError, Plugin};
 use crate::registry::{Registry, log_changes};
 use crate::sandbox::{Limits, Sandbox};
 
+/// An engine and the linker for it.
+pub struct EngineSet {
+    pub engine: Engine,
+    pub linker: Linker<Sandbox>,
+    pub allocation: Allocation,
+}
+
 /// Shared by every plugin the process loads.
 pub struct Runtime {
-    engine: Engine,
-    linker: Linker<Sandbox>,
+    options: EngineOptions,
     limits: Limits,
-    allocation: Allocation,
+    default: Arc<EngineSet>,
+    /// Engines for plugins whose manifest asks for another stack size or for fuel.
+    others: Mutex<HashMap<EngineKey, Arc<EngineSet>>>,
+}
+
+fn engine_set(options: &EngineOptions, key: EngineKey) -> anyhow::Result<Arc<EngineSet>> {
+    let (engine, allocation) = engine::build(options, key)?;
+    engine::start_epoch_ticker(&engine);
+    let linker = engine::linker(&engine)?;
+    Ok(Arc::new(EngineSet { engine, linker, allocation }))
+}
+
+fn key(limits: &Limits) -> EngineKey {
+    EngineKey { max_stack: limits.max_stack, fuel: limits.fuel.is_some() }
 }
 
 impl Runtime {
     /// Builds the engine and linker and starts the epoch clock. `limits` are
-    /// the host-wide defaults every plugin gets.
+    /// the host-wide defaults every plugin gets unless its manifest says otherwise.
     pub fn new(options: &EngineOptions, limits: Limits) -> anyhow::Result<Arc<Runtime>> {
-        let (engine, allocation) = engine::build(options)?;
-        engine::start_epoch_ticker(&engine);
-        let linker = engine::linker(&engine)?;
-        Ok(Arc::new(Runtime { engine, linker, limits, allocation }))
+        let default = engine_set(options, key(&limits))?;
+        Ok(Arc::new(Runtime { options: options.clone(), limits, default, others: Mutex::default() }))
     }
 
+    /// The engine of plugins with the host-wide limits.
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        &self.default.engine
     }
 
     pub fn limits(&self) -> &Limits {
@@ -40,12 +60,30 @@ impl Runtime {
     }
 
     pub fn allocation(&self) -> Allocation {
-        self.allocation
+        self.default.allocation
     }
 
-    /// Loads one plugin file.
+    fn engine_for(&self, limits: &Limits) -> Result<Arc<EngineSet>, LoadError> {
+        let key = key(limits);
+        if key == self::key(&self.limits) {
+            return Ok(self.default.clone());
+        }
+        let mut others = self.others.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(set) = others.get(&key) {
+            return Ok(set.clone());
+        }
+        let set = engine_set(&self.options, key)
+            .map_err(|e| LoadError::Invalid(format!("cannot configure an engine for its limits: {e:#}")))?;
+        tracing::info!(max_stack = key.max_stack, fuel = key.fuel, "started an engine for plugins with these limits");
+        others.insert(key, set.clone());
+        Ok(set)
+    }
+
+    /// Loads one plugin file, with its manifest if it has one.
     pub async fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
-        Plugin::load(&self.engine, &self.linker, path, self.limits.clone()).await
+        let (grants, limits) = manifest::load(path, &self.limits).map_err(|e| LoadError::Manifest(e.to_string()))?;
+        let set = self.engine_for(&limits)?;
+        Plugin::load(&set.engine, &set.linker, path, Arc::new(grants), limits).await
     }
 
     /// Loads several files at once (compilation runs on blocking threads) and

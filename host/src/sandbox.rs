@@ -1,38 +1,167 @@
 //! What one execution may touch: the store state behind every fresh instance.
 //!
-//! By default a plugin gets clocks, random numbers and its own captured
-//! stdout/stderr, and nothing else: no files, no environment, no sockets, no
-//! outbound HTTP (a component that imports `wasi:http` links, but every
-//! request is refused). Limits bound its memory, its run time and its output.
+//! Deny by default: a plugin gets clocks, random numbers and its own captured
+//! stdout/stderr, and nothing else. Its manifest (see `manifest`) may grant
+//! preopened directories, environment variables, outbound HTTP to listed
+//! hosts and outbound TCP to listed addresses; anything else is refused with
+//! an error the guest sees. Limits bound its memory, run time, fuel, stack,
+//! output and payloads.
 
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::bindings::{context, types};
+use crate::failure::{Failure, kind};
 use crate::output::{Capture, Origin, Stream};
-use crate::payload::Payload;
+use crate::payload::{Payload, PayloadLimits};
 
 /// Resource limits of one execution.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     /// Linear memory per instance, all memories together.
     pub memory: u64,
-    /// How long an execution may run when nothing shorter is asked for
-    /// (`host call --timeout`, or no start-to-close timeout on the task).
+    /// How long an execution may run when nothing else says (`host call
+    /// --timeout`, a task without timeouts).
     pub timeout: Duration,
+    /// How long an execution may run at most, whatever the task asks.
+    pub max_timeout: Option<Duration>,
+    /// WebAssembly instructions' fuel per execution, if metered at all.
+    pub fuel: Option<u64>,
+    /// WebAssembly stack, in bytes.
+    pub max_stack: usize,
     /// Bytes of stdout, stderr and log records written to the host's log.
     pub output: usize,
+    /// Temporal's payload size limits, applied to arguments, results,
+    /// failure details and heartbeat details.
+    pub payloads: PayloadLimits,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory: 256 << 20, timeout: Duration::from_secs(60), output: 1 << 20 }
+        Limits {
+            memory: 256 << 20,
+            timeout: Duration::from_secs(60),
+            max_timeout: None,
+            fuel: None,
+            max_stack: 512 << 10,
+            output: 1 << 20,
+            payloads: PayloadLimits::default(),
+        }
+    }
+}
+
+impl Limits {
+    /// How long an execution asked to run for `requested` may run.
+    pub fn timeout_for(&self, requested: Option<Duration>) -> Duration {
+        let timeout = requested.unwrap_or(self.timeout);
+        self.max_timeout.map_or(timeout, |max| timeout.min(max))
+    }
+}
+
+impl fmt::Display for Limits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let size = |b: u64| crate::failure::size(b);
+        write!(
+            f,
+            "memory {}, timeout {}{}, fuel {}, stack {}, output {}",
+            size(self.memory),
+            humantime::format_duration(self.timeout),
+            self.max_timeout.map(|m| format!(" (at most {})", humantime::format_duration(m))).unwrap_or_default(),
+            self.fuel.map_or("unmetered".to_string(), |f| f.to_string()),
+            size(self.max_stack as u64),
+            size(self.output as u64),
+        )
+    }
+}
+
+/// A preopened directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirGrant {
+    pub host: PathBuf,
+    pub guest: String,
+    pub write: bool,
+}
+
+/// A host (with, optionally, the only ports and methods allowed) that
+/// outbound HTTP may reach. `*.example.com` matches every subdomain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRule {
+    pub host: String,
+    pub ports: Vec<u16>,
+    pub methods: Vec<http::Method>,
+}
+
+impl HttpRule {
+    fn allows(&self, host: &str, port: u16, method: &http::Method) -> bool {
+        let host_ok = match self.host.strip_prefix("*.") {
+            Some(domain) => {
+                host.len() > domain.len() + 1 && host.ends_with(domain) && {
+                    host.as_bytes()[host.len() - domain.len() - 1] == b'.'
+                }
+            }
+            None => host == self.host,
+        };
+        host_ok && (self.ports.is_empty() || self.ports.contains(&port)) && {
+            self.methods.is_empty() || self.methods.contains(method)
+        }
+    }
+}
+
+/// What a plugin may reach beyond its own instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    pub dirs: Vec<DirGrant>,
+    pub env: Vec<(String, String)>,
+    pub http: Vec<HttpRule>,
+    /// Addresses TCP connections may go to (names resolved at load).
+    pub tcp: Vec<SocketAddr>,
+    /// The `tcp.connect` entries as written, for display.
+    pub tcp_targets: Vec<String>,
+    /// Some entry was a name: the guest may resolve names.
+    pub name_lookup: bool,
+}
+
+impl fmt::Display for Grants {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        for d in &self.dirs {
+            parts.push(format!(
+                "dir {} as {} ({})",
+                d.host.display(),
+                d.guest,
+                if d.write { "read-write" } else { "read-only" }
+            ));
+        }
+        if !self.env.is_empty() {
+            parts.push(format!("env {}", self.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ")));
+        }
+        for r in &self.http {
+            let ports = if r.ports.is_empty() {
+                String::new()
+            } else {
+                format!(":{}", r.ports.iter().map(u16::to_string).collect::<Vec<_>>().join("|"))
+            };
+            let methods = if r.methods.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", r.methods.iter().map(http::Method::as_str).collect::<Vec<_>>().join("|"))
+            };
+            parts.push(format!("http {}{ports}{methods}", r.host));
+        }
+        for t in &self.tcp_targets {
+            parts.push(format!("tcp {t}"));
+        }
+        if parts.is_empty() { f.write_str("none") } else { f.write_str(&parts.join("; ")) }
     }
 }
 
@@ -47,15 +176,28 @@ pub struct ExecutionContext {
     pub cancel: CancellationToken,
 }
 
+/// A host function's way to end the execution with a given failure.
+#[derive(Debug)]
+pub struct Stop(pub Failure);
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.0.error_type, self.0.message)
+    }
+}
+
+impl std::error::Error for Stop {}
+
 /// The state of one store: one execution, one fresh instance.
 pub struct Sandbox {
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    http_hooks: DenyHttp,
+    http_policy: HttpPolicy,
     table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) context: ExecutionContext,
     pub(crate) capture: Capture,
+    payloads: PayloadLimits,
     deadline: Instant,
     interrupt: CancellationToken,
 }
@@ -65,28 +207,55 @@ impl Sandbox {
     /// `interrupt` fires, and yielding to tokio at every epoch tick.
     pub fn store(
         engine: &wasmtime::Engine,
+        grants: &Arc<Grants>,
         limits: &Limits,
         origin: Origin,
         context: ExecutionContext,
         deadline: Instant,
         interrupt: CancellationToken,
-    ) -> Store<Sandbox> {
-        let capture = Capture::new(origin, limits.output);
-        let wasi =
-            WasiCtxBuilder::new().stdout(capture.stream(Stream::Stdout)).stderr(capture.stream(Stream::Stderr)).build();
+    ) -> Result<Store<Sandbox>, Failure> {
+        let capture = Capture::new(origin.clone(), limits.output);
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(capture.stream(Stream::Stdout)).stderr(capture.stream(Stream::Stderr));
+        wasi.envs(&grants.env);
+        for dir in &grants.dirs {
+            let perms = if dir.write { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+            wasi.preopened_dir(&dir.host, &dir.guest, perms).map_err(|e| {
+                Failure::new(
+                    kind::SANDBOX,
+                    format!("the granted directory {} cannot be opened: {e}", dir.host.display()),
+                )
+            })?;
+        }
+        if !grants.tcp.is_empty() {
+            let allowed = grants.tcp.clone();
+            wasi.allow_tcp(true).allow_ip_name_lookup(grants.name_lookup).socket_addr_check(move |addr, usage| {
+                let ok = match usage {
+                    SocketAddrUse::TcpConnect => allowed.contains(&addr),
+                    // The ephemeral local port a connect binds to implicitly.
+                    SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
+                    _ => false,
+                };
+                Box::pin(async move { ok })
+            });
+        }
         let sandbox = Sandbox {
-            wasi,
+            wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            http_hooks: DenyHttp,
+            http_policy: HttpPolicy { grants: grants.clone(), origin },
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(limits.memory),
             context,
             capture,
+            payloads: limits.payloads,
             deadline,
             interrupt,
         };
         let mut store = Store::new(engine, sandbox);
         store.limiter(|s| &mut s.limiter);
+        if let Some(fuel) = limits.fuel {
+            store.set_fuel(fuel).expect("fuel is enabled on engines of plugins with a fuel limit");
+        }
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|ctx| {
             let s = ctx.data();
@@ -97,7 +266,7 @@ impl Sandbox {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        store
+        Ok(store)
     }
 }
 
@@ -109,30 +278,64 @@ impl WasiView for Sandbox {
 
 impl WasiHttpView for Sandbox {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.http_hooks }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.http_policy }
     }
 }
 
-/// Refuses every outbound request with `HTTP-request-denied`, which the guest
-/// sees as an error it can handle.
-struct DenyHttp;
+/// Outbound HTTP: requests to hosts the manifest lists go out (with bounded
+/// timeouts); every other request fails with `HTTP-request-denied`, an error
+/// the guest sees and can handle.
+struct HttpPolicy {
+    grants: Arc<Grants>,
+    origin: Origin,
+}
 
-impl WasiHttpHooks for DenyHttp {
+/// Outbound HTTP timeouts: wasi-http's defaults are ten minutes each.
+const HTTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const HTTP_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(60);
+const HTTP_BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(60);
+
+type IoFuture = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;
+
+impl WasiHttpHooks for HttpPolicy {
     fn send_request(
         &mut self,
         request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _io: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        _io: IoFuture,
     ) -> Box<
-        dyn Future<
-                Output = wasmtime_wasi_http::Result<(
-                    http::Response<wasmtime_wasi_http::WasiBody>,
-                    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-                )>,
-            > + Send,
+        dyn Future<Output = wasmtime_wasi_http::Result<(http::Response<wasmtime_wasi_http::WasiBody>, IoFuture)>>
+            + Send,
     > {
-        tracing::warn!(target: "plugin", method = %request.method(), uri = %request.uri(), "outbound HTTP request refused: no grant");
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+        let uri = request.uri();
+        let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let allowed = self.grants.http.iter().any(|r| r.allows(&host, port, request.method()));
+        let o = &self.origin;
+        if !allowed {
+            tracing::warn!(
+                target: "plugin", plugin = &*o.plugin, activity = &*o.activity_type, activity_id = &*o.activity_id,
+                method = %request.method(), uri = %request.uri(), "outbound HTTP request refused: not granted"
+            );
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        tracing::debug!(
+            target: "plugin", plugin = &*o.plugin, activity = &*o.activity_type,
+            method = %request.method(), uri = %request.uri(), "outbound HTTP request"
+        );
+        let mut options = options.unwrap_or_default();
+        options.connect_timeout =
+            Some(options.connect_timeout.unwrap_or(HTTP_CONNECT_TIMEOUT).min(HTTP_CONNECT_TIMEOUT));
+        options.first_byte_timeout =
+            Some(options.first_byte_timeout.unwrap_or(HTTP_FIRST_BYTE_TIMEOUT).min(HTTP_FIRST_BYTE_TIMEOUT));
+        options.between_bytes_timeout =
+            Some(options.between_bytes_timeout.unwrap_or(HTTP_BETWEEN_BYTES_TIMEOUT).min(HTTP_BETWEEN_BYTES_TIMEOUT));
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
+        })
     }
 }
 
@@ -143,8 +346,14 @@ impl context::Host for Sandbox {
         self.context.info.clone()
     }
 
-    fn heartbeat(&mut self, details: Vec<Payload>) {
-        (self.context.heartbeat)(details)
+    fn heartbeat(&mut self, details: Vec<Payload>) -> wasmtime::Result<()> {
+        // An oversized heartbeat would fail the task at the server: stop here
+        // and say why instead.
+        if let Err(failure) = self.payloads.check(&details, "heartbeat details") {
+            return Err(wasmtime::Error::new(Stop(failure)));
+        }
+        (self.context.heartbeat)(details);
+        Ok(())
     }
 
     fn is_cancelled(&mut self) -> bool {
@@ -192,5 +401,29 @@ impl ResourceLimiter for MemoryLimiter {
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_rules_match_host_port_and_method() {
+        let rule = |host: &str, ports: &[u16], methods: &[http::Method]| HttpRule {
+            host: host.into(),
+            ports: ports.to_vec(),
+            methods: methods.to_vec(),
+        };
+        let get = http::Method::GET;
+        assert!(rule("api.example.com", &[], &[]).allows("api.example.com", 443, &get));
+        assert!(!rule("api.example.com", &[], &[]).allows("evil.com", 443, &get));
+        assert!(!rule("api.example.com", &[], &[]).allows("api.example.com.evil.com", 443, &get));
+        assert!(rule("127.0.0.1", &[8080], &[]).allows("127.0.0.1", 8080, &get));
+        assert!(!rule("127.0.0.1", &[8080], &[]).allows("127.0.0.1", 8081, &get));
+        assert!(!rule("pay.example.com", &[], &[http::Method::POST]).allows("pay.example.com", 443, &get));
+        assert!(rule("*.example.com", &[], &[]).allows("a.b.example.com", 443, &get));
+        assert!(!rule("*.example.com", &[], &[]).allows("example.com", 443, &get));
+        assert!(!rule("*.example.com", &[], &[]).allows("badexample.com", 443, &get));
     }
 }

@@ -60,8 +60,9 @@ pub fn watch(catalog: Arc<Catalog>) -> Watch {
     }
 }
 
+/// A plugin file or a plugin's manifest.
 fn is_plugin(path: &std::path::Path) -> bool {
-    path.extension().is_some_and(|x| x == "wasm")
+    path.extension().is_some_and(|x| x == "wasm" || x == "toml")
 }
 
 /// Updates the set of files open for writing; says whether the event may

@@ -1,0 +1,391 @@
+//! `NAME.toml` beside `NAME.wasm`: what the operator grants one plugin.
+//!
+//! Without a manifest a plugin gets nothing beyond clocks, random numbers
+//! and its own captured output, and the host-wide limits. A manifest is
+//! parsed strictly: an unknown key, a wrong type, a directory that does not
+//! exist or a name that does not resolve refuses the plugin, with the file,
+//! the key and the reason in one line.
+//!
+//! ```toml
+//! [[dirs]]                      # preopened directories; read-only unless write = true
+//! host = "/srv/templates"
+//! guest = "/templates"
+//!
+//! [env]
+//! vars = { API_URL = "https://api.example.com" }   # explicit values
+//! inherit = ["TZ"]                                 # passed through from the host
+//!
+//! [http]                        # outbound wasi:http, to these hosts only
+//! allow = ["api.example.com", "127.0.0.1:8080",
+//!          { host = "pay.example.com", ports = [443], methods = ["POST"] }]
+//!
+//! [tcp]                         # outbound wasi:sockets TCP, to these address:port pairs only
+//! connect = ["127.0.0.1:5432", "db.internal:5432"]
+//!
+//! [limits]                      # lower or raise the host-wide limits
+//! memory = "512MiB"
+//! timeout = "30s"
+//! max_timeout = "5m"
+//! fuel = 10_000_000_000
+//! max_stack = "1MiB"
+//! output = "4MiB"
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::sandbox::{DirGrant, Grants, HttpRule, Limits};
+
+/// Largest WebAssembly stack a manifest may ask for.
+pub const MAX_STACK_CEILING: usize = 64 << 20;
+
+/// Why a manifest was refused: the file, the key, the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestError {
+    pub file: PathBuf,
+    pub key: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.file.display(), self.reason)
+        } else {
+            write!(f, "{}: key `{}`: {}", self.file.display(), self.key, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for ManifestError {}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    #[serde(default)]
+    dirs: Vec<DirEntry>,
+    #[serde(default)]
+    env: EnvSection,
+    #[serde(default)]
+    http: HttpSection,
+    #[serde(default)]
+    tcp: TcpSection,
+    #[serde(default)]
+    limits: LimitsSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirEntry {
+    host: PathBuf,
+    guest: String,
+    #[serde(default)]
+    write: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnvSection {
+    #[serde(default)]
+    vars: BTreeMap<String, String>,
+    #[serde(default)]
+    inherit: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpSection {
+    #[serde(default)]
+    allow: Vec<HttpEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum HttpEntry {
+    Host(String),
+    Rule(HttpRuleEntry),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpRuleEntry {
+    host: String,
+    #[serde(default)]
+    ports: Vec<u16>,
+    #[serde(default)]
+    methods: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TcpSection {
+    #[serde(default)]
+    connect: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    memory: Option<bytesize::ByteSize>,
+    #[serde(default, with = "humantime_serde_opt")]
+    timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde_opt")]
+    max_timeout: Option<Duration>,
+    fuel: Option<u64>,
+    max_stack: Option<bytesize::ByteSize>,
+    output: Option<bytesize::ByteSize>,
+}
+
+/// Durations written as humans do ("30s", "5m"), in an `Option`.
+mod humantime_serde_opt {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a duration ({e}); write e.g. \"30s\"")))
+    }
+}
+
+/// The manifest file of a plugin file: `NAME.toml` beside `NAME.wasm`.
+pub fn path_for(plugin: &Path) -> PathBuf {
+    plugin.with_extension("toml")
+}
+
+/// Reads the manifest beside `plugin`, if any, and applies it to the host's
+/// defaults. No manifest: no grants, the defaults.
+pub fn load(plugin: &Path, defaults: &Limits) -> Result<(Grants, Limits), ManifestError> {
+    let file = path_for(plugin);
+    match std::fs::read_to_string(&file) {
+        Ok(text) => parse(&file, &text, defaults),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Grants::default(), defaults.clone())),
+        Err(e) => Err(ManifestError { file, key: String::new(), reason: format!("cannot read: {e}") }),
+    }
+}
+
+/// Parses and checks a manifest's text; `file` names it in errors.
+pub fn parse(file: &Path, text: &str, defaults: &Limits) -> Result<(Grants, Limits), ManifestError> {
+    let error = |key: &str, reason: String| ManifestError { file: file.to_path_buf(), key: key.to_string(), reason };
+    let deserializer = toml::Deserializer::parse(text).map_err(|e| error("", one_line(e.message())))?;
+    let manifest: Manifest = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = e.path().to_string();
+        error(if key == "." { "" } else { &key }, one_line(e.inner().message()))
+    })?;
+
+    let mut grants = Grants::default();
+    for (i, dir) in manifest.dirs.into_iter().enumerate() {
+        let key = |field: &str| format!("dirs[{i}].{field}");
+        if !dir.host.is_dir() {
+            let what = if dir.host.exists() { "is not a directory" } else { "does not exist" };
+            return Err(error(&key("host"), format!("{} {what}", dir.host.display())));
+        }
+        if !dir.guest.starts_with('/') {
+            return Err(error(&key("guest"), format!("{:?} must be an absolute path, like \"/data\"", dir.guest)));
+        }
+        grants.dirs.push(DirGrant { host: dir.host, guest: dir.guest, write: dir.write });
+    }
+
+    for (name, value) in manifest.env.vars {
+        check_env_name(&name).map_err(|r| error(&format!("env.vars.{name}"), r))?;
+        grants.env.push((name, value));
+    }
+    for (i, name) in manifest.env.inherit.into_iter().enumerate() {
+        check_env_name(&name).map_err(|r| error(&format!("env.inherit[{i}]"), r))?;
+        // A name the host does not have is passed as absent, not refused:
+        // the same manifest works on hosts that set it and hosts that don't.
+        if let Ok(value) = std::env::var(&name) {
+            grants.env.push((name, value));
+        }
+    }
+
+    for (i, entry) in manifest.http.allow.into_iter().enumerate() {
+        let key = format!("http.allow[{i}]");
+        grants.http.push(http_rule(entry).map_err(|r| error(&key, r))?);
+    }
+
+    for (i, target) in manifest.tcp.connect.into_iter().enumerate() {
+        let key = format!("tcp.connect[{i}]");
+        let addresses: Vec<SocketAddr> = target
+            .to_socket_addrs()
+            .map_err(|e| error(&key, format!("{target:?} is not a reachable HOST:PORT ({e})")))?
+            .collect();
+        if target.parse::<SocketAddr>().is_err() {
+            grants.name_lookup = true;
+        }
+        grants.tcp.extend(addresses);
+        grants.tcp_targets.push(target);
+    }
+
+    let l = manifest.limits;
+    let mut limits = defaults.clone();
+    if let Some(memory) = l.memory {
+        limits.memory = memory.as_u64();
+    }
+    if let Some(timeout) = l.timeout {
+        limits.timeout = timeout;
+    }
+    if let Some(max) = l.max_timeout {
+        limits.max_timeout = Some(max);
+    }
+    if let Some(fuel) = l.fuel {
+        limits.fuel = Some(fuel);
+    }
+    if let Some(stack) = l.max_stack {
+        let stack = stack.as_u64() as usize;
+        if !(64 << 10..=MAX_STACK_CEILING).contains(&stack) {
+            return Err(error(
+                "limits.max_stack",
+                format!("must be between 64 KiB and {} MiB", MAX_STACK_CEILING >> 20),
+            ));
+        }
+        limits.max_stack = stack;
+    }
+    if let Some(output) = l.output {
+        limits.output = output.as_u64() as usize;
+    }
+    if let Some(max) = limits.max_timeout
+        && limits.timeout > max
+    {
+        if l.timeout.is_none() {
+            // Only the ceiling was given: the default comes down to it.
+            limits.timeout = max;
+            return Ok((grants, limits));
+        }
+        return Err(error(
+            "limits.timeout",
+            format!(
+                "{} is longer than max_timeout {}",
+                humantime::format_duration(limits.timeout),
+                humantime::format_duration(max)
+            ),
+        ));
+    }
+    Ok((grants, limits))
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn check_env_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.contains('=') || name.contains('\0') {
+        return Err(format!("{name:?} is not an environment variable name"));
+    }
+    Ok(())
+}
+
+fn http_rule(entry: HttpEntry) -> Result<HttpRule, String> {
+    let (host, ports, methods) = match entry {
+        HttpEntry::Host(text) => match text.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(']') || text.starts_with('[') => {
+                let port: u16 = port.parse().map_err(|_| format!("{text:?}: {port:?} is not a port"))?;
+                (host.to_string(), vec![port], Vec::new())
+            }
+            _ => (text, Vec::new(), Vec::new()),
+        },
+        HttpEntry::Rule(rule) => (rule.host, rule.ports, rule.methods),
+    };
+    let host = host.trim().to_ascii_lowercase();
+    if host.is_empty() || host.contains('/') || host.contains("://") {
+        return Err(format!("{host:?} is not a host name: write \"api.example.com\", without scheme or path"));
+    }
+    if ports.contains(&0) {
+        return Err("port 0 is not a port".into());
+    }
+    let methods = methods
+        .into_iter()
+        .map(|m| {
+            http::Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                .map_err(|_| format!("{m:?} is not an HTTP method"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpRule { host, ports, methods })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<(Grants, Limits), String> {
+        parse(Path::new("plugins/p.toml"), text, &Limits::default()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn no_manifest_means_no_grants() {
+        let (grants, limits) = load(Path::new("/nonexistent/p.wasm"), &Limits::default()).unwrap();
+        assert_eq!(grants, Grants::default());
+        assert_eq!(limits, Limits::default());
+    }
+
+    #[test]
+    fn every_section_parses() {
+        let dir = std::env::temp_dir();
+        let text = format!(
+            r#"
+            [[dirs]]
+            host = "{}"
+            guest = "/data"
+            write = true
+
+            [env]
+            vars = {{ API_URL = "https://api.example.com" }}
+
+            [http]
+            allow = ["API.example.com", "127.0.0.1:8080", {{ host = "pay.example.com", ports = [443], methods = ["post"] }}]
+
+            [tcp]
+            connect = ["127.0.0.1:5432"]
+
+            [limits]
+            memory = "64MiB"
+            timeout = "5s"
+            max_timeout = "1m"
+            fuel = 1000
+            max_stack = "1MiB"
+            output = "2KiB"
+            "#,
+            dir.display()
+        );
+        let (grants, limits) = parse_str(&text).unwrap();
+        assert_eq!(grants.dirs, [DirGrant { host: dir, guest: "/data".into(), write: true }]);
+        assert_eq!(grants.env, [("API_URL".to_string(), "https://api.example.com".to_string())]);
+        assert_eq!(grants.http[0], HttpRule { host: "api.example.com".into(), ports: vec![], methods: vec![] });
+        assert_eq!(grants.http[1], HttpRule { host: "127.0.0.1".into(), ports: vec![8080], methods: vec![] });
+        assert_eq!(grants.http[2].methods, [http::Method::POST]);
+        assert_eq!(grants.tcp, ["127.0.0.1:5432".parse::<SocketAddr>().unwrap()]);
+        assert!(!grants.name_lookup);
+        assert_eq!(limits.memory, 64 << 20);
+        assert_eq!(limits.timeout, Duration::from_secs(5));
+        assert_eq!(limits.max_timeout, Some(Duration::from_secs(60)));
+        assert_eq!(limits.fuel, Some(1000));
+        assert_eq!(limits.max_stack, 1 << 20);
+        assert_eq!(limits.output, 2048);
+    }
+
+    #[test]
+    fn mistakes_name_the_file_the_key_and_the_reason() {
+        let err = parse_str("[limits]\nmemroy = \"1GiB\"").unwrap_err();
+        assert!(err.starts_with("plugins/p.toml: key `limits.memroy`: unknown field `memroy`"), "{err}");
+        let err = parse_str("[limits]\nfuel = \"lots\"").unwrap_err();
+        assert!(err.starts_with("plugins/p.toml: key `limits.fuel`: invalid type"), "{err}");
+        let err = parse_str("[[dirs]]\nhost = \"/nonexistent/dir\"\nguest = \"/d\"").unwrap_err();
+        assert_eq!(err, "plugins/p.toml: key `dirs[0].host`: /nonexistent/dir does not exist");
+        let err = parse_str("[limits]\ntimeout = \"soon\"").unwrap_err();
+        assert!(err.starts_with("plugins/p.toml: key `limits.timeout`: \"soon\" is not a duration"), "{err}");
+        let err = parse_str("[http]\nallow = [\"https://api.example.com\"]").unwrap_err();
+        assert!(err.starts_with("plugins/p.toml: key `http.allow[0]`:"), "{err}");
+        let err = parse_str("[limits]\ntimeout = \"2m\"\nmax_timeout = \"1m\"").unwrap_err();
+        assert_eq!(err, "plugins/p.toml: key `limits.timeout`: 2m is longer than max_timeout 1m");
+        let err = parse_str("not toml at all [").unwrap_err();
+        assert!(err.starts_with("plugins/p.toml: ") && !err.contains('\n'), "{err}");
+        let err = parse_str("[tcp]\nconnect = [\"no-port\"]").unwrap_err();
+        assert!(err.starts_with("plugins/p.toml: key `tcp.connect[0]`:"), "{err}");
+    }
+}
