@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use activity_host::catalog::Catalog;
 use activity_host::engine::EngineOptions;
+use activity_host::payload::PayloadLimits;
 use activity_host::registry::{Registry, dynamic_name};
 use activity_host::watch;
 use activity_host::worker::connection::default_identity;
 use activity_host::worker::{self, ConnectionSettings, TlsSettings, WorkerOptions};
-use activity_host::{Limits, Outcome, Payload, Request, Runtime};
+use activity_host::{Limits, Outcome, Payload, Plugin, Request, Runtime};
 use bytesize::ByteSize;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -69,6 +70,8 @@ pub enum Command {
     List {
         #[command(flatten)]
         plugins: PluginDir,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Validate plugin files and show what each offers or why it is refused.
     ///
@@ -78,6 +81,8 @@ pub enum Command {
         /// Plugin files.
         #[arg(value_name = "FILE.wasm", required = true)]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
 }
 
@@ -137,23 +142,51 @@ pub struct PluginDir {
     pub dir: PathBuf,
 }
 
+/// Host-wide limits; a plugin's manifest may lower or raise each of them.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Limits (host-wide defaults; a plugin's manifest may change them)")]
 pub struct LimitArgs {
     /// How long an execution may run before it is stopped (for `run`: when
     /// the task sets neither a start-to-close nor a schedule-to-close timeout).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+    /// How long an execution may run at most, whatever the task asks.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub max_timeout: Option<Duration>,
     /// Linear memory one instance may use.
     #[arg(long, value_name = "SIZE", default_value = "256MiB")]
     pub memory_limit: ByteSize,
+    /// Fuel (roughly, WebAssembly instructions) per execution; unmetered when unset.
+    #[arg(long, value_name = "N")]
+    pub fuel: Option<u64>,
+    /// WebAssembly stack per execution.
+    #[arg(long, value_name = "SIZE", default_value = "512KiB")]
+    pub max_stack: ByteSize,
     /// Bytes of stdout, stderr and log records per execution that reach the log.
     #[arg(long, value_name = "SIZE", default_value = "1MiB")]
     pub max_output: ByteSize,
+    /// Largest single payload (argument, result, detail), as Temporal's default.
+    #[arg(long, value_name = "SIZE", default_value = "2MiB")]
+    pub max_payload_size: ByteSize,
+    /// Largest total of the payloads of one message (all arguments, a result, all details).
+    #[arg(long, value_name = "SIZE", default_value = "4MiB")]
+    pub max_payloads_size: ByteSize,
 }
 
 impl LimitArgs {
     fn limits(&self) -> Limits {
-        Limits { memory: self.memory_limit.as_u64(), timeout: self.timeout, output: self.max_output.as_u64() as usize }
+        Limits {
+            memory: self.memory_limit.as_u64(),
+            timeout: self.timeout,
+            max_timeout: self.max_timeout,
+            fuel: self.fuel,
+            max_stack: self.max_stack.as_u64() as usize,
+            output: self.max_output.as_u64() as usize,
+            payloads: PayloadLimits {
+                single: self.max_payload_size.as_u64() as usize,
+                total: self.max_payloads_size.as_u64() as usize,
+            },
+        }
     }
 }
 
@@ -195,8 +228,8 @@ pub async fn run(command: Command) -> u8 {
         Command::Call { name, args, plugins, limits, cancel_grace } => {
             call(name, args, plugins.dir, limits.limits(), cancel_grace).await
         }
-        Command::List { plugins } => list(plugins.dir).await,
-        Command::Check { files } => check(files).await,
+        Command::List { plugins, limits } => list(plugins.dir, limits.limits()).await,
+        Command::Check { files, limits } => check(files, limits.limits()).await,
     }
 }
 
@@ -223,12 +256,9 @@ async fn serve(args: RunArgs) -> u8 {
     };
     // Every execution in flight holds an instance, and loads need a few more.
     let engine = EngineOptions { max_instances: args.max_concurrent_activities + 32, ..EngineOptions::default() };
-    let runtime = match Runtime::new(&engine, args.limits.limits()) {
+    let runtime = match runtime(engine, args.limits.limits()) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     tracing::info!(allocation = ?runtime.allocation(), "WebAssembly engine ready");
     let dir = args.plugins.dir;
@@ -271,7 +301,18 @@ async fn shutdown_signal() {
 }
 
 fn local_runtime(limits: Limits) -> Result<Arc<Runtime>, u8> {
-    let options = EngineOptions { max_instances: 16, ..EngineOptions::default() };
+    runtime(EngineOptions { max_instances: 16, ..EngineOptions::default() }, limits)
+}
+
+/// The WebAssembly runtime, or exit 2 with the reason.
+fn runtime(options: EngineOptions, limits: Limits) -> Result<Arc<Runtime>, u8> {
+    if !(64 << 10..=activity_host::manifest::MAX_STACK_CEILING).contains(&limits.max_stack) {
+        eprintln!(
+            "error: --max-stack must be between 64 KiB and {} MiB",
+            activity_host::manifest::MAX_STACK_CEILING >> 20
+        );
+        return Err(EXIT_USAGE);
+    }
     Runtime::new(&options, limits).map_err(|e| {
         eprintln!("error: {e:#}");
         EXIT_USAGE
@@ -336,8 +377,8 @@ async fn call(name: String, args: Vec<String>, dir: PathBuf, limits: Limits, can
     }
 }
 
-async fn list(dir: PathBuf) -> u8 {
-    let runtime = match local_runtime(Limits::default()) {
+async fn list(dir: PathBuf, limits: Limits) -> u8 {
+    let runtime = match local_runtime(limits) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -362,6 +403,13 @@ async fn list(dir: PathBuf) -> u8 {
             println!("{name:width$}  {kind:8}  {path}");
         }
     }
+    if !registry.plugins().is_empty() {
+        println!("\nplugins:");
+        for plugin in registry.plugins() {
+            println!("{}", plugin.path().display());
+            print_sandbox(plugin);
+        }
+    }
     if !registry.refused().is_empty() {
         println!("\nrefused:");
         for refusal in registry.refused() {
@@ -371,8 +419,14 @@ async fn list(dir: PathBuf) -> u8 {
     EXIT_OK
 }
 
-async fn check(files: Vec<PathBuf>) -> u8 {
-    let runtime = match local_runtime(Limits::default()) {
+/// A plugin's effective grants and limits, indented under its name.
+fn print_sandbox(plugin: &Plugin) {
+    println!("  grants: {}", plugin.grants());
+    println!("  limits: {}", plugin.limits());
+}
+
+async fn check(files: Vec<PathBuf>, limits: Limits) -> u8 {
+    let runtime = match local_runtime(limits) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -385,6 +439,7 @@ async fn check(files: Vec<PathBuf>) -> u8 {
             refused = true;
         } else if let Some(plugin) = registry.plugins().iter().find(|p| p.path() == file) {
             println!("{}: ok: {} (loaded in {} ms)", file.display(), plugin.describe(), plugin.load_time().as_millis());
+            print_sandbox(plugin);
         }
     }
     if refused { EXIT_FAILED } else { EXIT_OK }
