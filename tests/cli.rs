@@ -211,7 +211,7 @@ fn check_reports_each_file_and_fails_on_any_refusal() {
     let o = host(&["check", &as_str(&good), &as_str(&core), &as_str(&command)], dir.path());
     assert_exit(&o, 1);
     let out = stdout(&o);
-    assert_eq!(out.lines().count(), 3, "{out}");
+    assert_eq!(out.lines().filter(|l| !l.starts_with("  ")).count(), 3, "{out}");
     assert!(out.contains(&format!("{}: refused: is a core WebAssembly module", core.display())), "{out}");
     assert!(
         out.contains(&format!("{}: refused: does not fit the activity-host:plugin world", command.display())),
@@ -232,4 +232,28 @@ fn check_applies_the_rules_across_the_files_given() {
         "{}",
         stdout(&o)
     );
+}
+
+#[test]
+fn list_and_check_show_each_plugins_grants_and_limits() {
+    let dir = TempDir::new();
+    let plugin = dir.add("misbehave.wasm", &test_plugin("misbehave"));
+    dir.write(
+        "misbehave.toml",
+        b"[env]\nvars = { API_URL = \"https://api\" }\n[http]\nallow = [\"api.example.com\"]\n[limits]\nmemory = \"64MiB\"\n",
+    );
+    let o = host(&["list", "--timeout", "5s"], dir.path());
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("  grants: env API_URL; http api.example.com"), "{out}");
+    assert!(out.contains("  limits: memory 64 MiB, timeout 5s, fuel unmetered, stack 512 KiB, output 1 MiB"), "{out}");
+
+    let o = host(&["check", &plugin.to_string_lossy()], dir.path());
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("  grants: env API_URL; http api.example.com"), "{}", stdout(&o));
+
+    dir.write("misbehave.toml", b"[limits]\nmemory = 12\nwat = 1\n");
+    let o = host(&["check", &plugin.to_string_lossy()], dir.path());
+    assert_exit(&o, 1);
+    assert!(stdout(&o).contains("misbehave.toml: key `limits.wat`: unknown field `wat`"), "{}", stdout(&o));
 }

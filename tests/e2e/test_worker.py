@@ -72,6 +72,17 @@ def test_a_panic_arrives_with_its_type_and_message(host, plugin_dir, execute):
     assert "the card was declined" in cause.message
 
 
+def test_a_result_over_the_payload_limit_fails_before_reaching_the_server(host, plugin_dir, execute):
+    h = host(plugin_dir())
+    with pytest.raises(WorkflowFailureError) as err:
+        execute(CallActivity.run, Call("big_result", [3], maximum_attempts=1))
+    cause = failure_of(err.value)
+    assert isinstance(cause, ApplicationError) and cause.type == "PayloadsTooLarge", repr(cause)
+    assert "over the 2 MiB (2097152 bytes) limit" in cause.message
+    assert execute(CallActivity.run, Call("add", [1, 1])) == 2
+    assert "PayloadsTooLarge" in h.log
+
+
 def test_the_server_retries_a_failed_attempt(host, plugin_dir, execute):
     host(plugin_dir())
     assert execute(CallActivity.run, Call("flaky", [], maximum_attempts=3)) == "succeeded on attempt 2"

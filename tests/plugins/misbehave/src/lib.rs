@@ -205,7 +205,110 @@ fn resume(progress: String) -> Result<String, ApplicationError> {
     Ok(format!("attempt {} resumed from {:?}", info.attempt, previous))
 }
 
+// ---- Reaching outside the sandbox: each works only as far as the manifest grants.
+
+fn io_error(what: &str, e: std::io::Error) -> ApplicationError {
+    ApplicationError::new(format!("{what}: {e}")).with_type("IoError")
+}
+
+/// Reads a file.
+#[activity::defn]
+fn read_file(path: String) -> Result<String, ApplicationError> {
+    std::fs::read_to_string(&path).map_err(|e| io_error(&format!("reading {path}"), e))
+}
+
+/// Writes a file.
+#[activity::defn]
+fn write_file(path: String, text: String) -> Result<(), ApplicationError> {
+    std::fs::write(&path, text).map_err(|e| io_error(&format!("writing {path}"), e))
+}
+
+/// Every environment variable the plugin sees.
+#[activity::defn]
+fn env() -> std::collections::BTreeMap<String, String> {
+    std::env::vars().collect()
+}
+
+/// Connects to `address`, sends "ping" and returns the first line of the reply.
+#[activity::defn]
+fn connect(address: String) -> Result<String, ApplicationError> {
+    use std::io::{BufRead, Write};
+    let mut stream =
+        std::net::TcpStream::connect(&address).map_err(|e| io_error(&format!("connecting to {address}"), e))?;
+    stream.write_all(b"ping\n").map_err(|e| io_error("sending", e))?;
+    let mut line = String::new();
+    std::io::BufReader::new(stream).read_line(&mut line).map_err(|e| io_error("receiving", e))?;
+    Ok(line.trim_end().to_string())
+}
+
+/// GETs `http://AUTHORITY/PATH` through wasi:http and returns "STATUS BODY".
+#[activity::defn]
+fn http_get(authority: String, path: String) -> Result<String, ApplicationError> {
+    use wasip2::http::{outgoing_handler, types::*};
+    let fail = |what: &str| ApplicationError::new(what.to_string()).with_type("HttpError");
+    let request = OutgoingRequest::new(Fields::new());
+    request.set_scheme(Some(&Scheme::Http)).map_err(|_| fail("bad scheme"))?;
+    request.set_authority(Some(&authority)).map_err(|_| fail("bad authority"))?;
+    request.set_path_with_query(Some(&path)).map_err(|_| fail("bad path"))?;
+    let response = outgoing_handler::handle(request, None).map_err(|e| fail(&format!("{e:?}")))?;
+    response.subscribe().block();
+    let response = match response.get() {
+        Some(Ok(Ok(response))) => response,
+        Some(Ok(Err(e))) => return Err(fail(&format!("{e:?}"))),
+        _ => return Err(fail("no response")),
+    };
+    let status = response.status();
+    let body = response.consume().map_err(|_| fail("no body"))?;
+    let stream = body.stream().map_err(|_| fail("no body stream"))?;
+    let mut bytes = Vec::new();
+    while let Ok(chunk) = stream.blocking_read(64 * 1024) {
+        bytes.extend(chunk);
+    }
+    Ok(format!("{status} {}", String::from_utf8_lossy(&bytes)))
+}
+
+/// Returns `mib` MiB of raw bytes.
+#[activity::defn]
+fn big_result(mib: usize) -> activity::Bytes {
+    activity::Bytes(vec![b'x'; mib << 20])
+}
+
+/// Heartbeats `n` times as fast as it can.
+#[activity::defn]
+fn heartbeat_storm(n: u64) -> u64 {
+    for i in 0..n {
+        activity::heartbeat(&i);
+    }
+    n
+}
+
+/// Heartbeats once with `mib` MiB of details.
+#[activity::defn]
+fn heartbeat_big(mib: usize) -> usize {
+    activity::heartbeat(&activity::Bytes(vec![b'x'; mib << 20]));
+    mib
+}
+
+/// Prints `mib` MiB of text to stdout.
+#[activity::defn]
+fn print_lots(mib: usize) -> usize {
+    let line = "x".repeat(1023);
+    for _ in 0..(mib << 10) {
+        println!("{line}");
+    }
+    mib
+}
+
 activity::export!(
+    read_file,
+    write_file,
+    env,
+    connect,
+    http_get,
+    big_result,
+    heartbeat_storm,
+    heartbeat_big,
+    print_lots,
     panic,
     spin,
     sleep,

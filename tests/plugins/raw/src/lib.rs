@@ -37,6 +37,14 @@ impl Guest for Raw {
     }
 
     fn execute(name: String, args: Vec<Payload>) -> Result<Payload, ApplicationError> {
+        // Output no Temporal payload can carry, for the host's checks.
+        let json = || ("encoding".to_string(), b"json/plain".to_vec());
+        match name.as_str() {
+            "duplicate_metadata" => return Ok(Payload { metadata: vec![json(), json()], data: b"1".to_vec() }),
+            "no_encoding" => return Ok(Payload { metadata: vec![], data: b"1".to_vec() }),
+            "not_json" => return Ok(Payload { metadata: vec![json()], data: b"{not json".to_vec() }),
+            _ => {}
+        }
         let seen: Vec<serde_json::Value> = args
             .iter()
             .map(|p| {

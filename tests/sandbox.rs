@@ -1,0 +1,344 @@
+//! The sandbox against plugins that try to get out or to take the host down:
+//! each case checks the failure a workflow would see, that the host keeps
+//! serving, and that nothing outside the grants was read or written.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use activity_host::engine::EngineOptions;
+use activity_host::failure::kind;
+use activity_host::payload::PayloadLimits;
+use activity_host::{Failure, Limits, Outcome, Payload, Registry, Request, Runtime};
+use common::*;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+async fn load_with(dir: &TempDir, limits: Limits) -> Registry {
+    let runtime = Runtime::new(&EngineOptions { max_instances: 32, ..EngineOptions::default() }, limits).unwrap();
+    runtime.load_dir(dir.path()).await.unwrap()
+}
+
+async fn load(dir: &TempDir) -> Registry {
+    load_with(dir, Limits::default()).await
+}
+
+async fn call(registry: &Registry, name: &str, args: &[&str]) -> Outcome {
+    let args = args.iter().map(|a| Payload::from_json_arg(a).unwrap()).collect();
+    registry.execute(Request::local(name, args)).await
+}
+
+#[track_caller]
+fn completed(outcome: Outcome) -> serde_json::Value {
+    match outcome {
+        Outcome::Completed(p) => serde_json::from_str(&p.to_json_text()).unwrap(),
+        other => panic!("expected a result, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn failed(outcome: Outcome) -> Failure {
+    match outcome {
+        Outcome::Failed(f) => f,
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+fn json(value: impl serde::Serialize) -> String {
+    serde_json::to_string(&value).unwrap()
+}
+
+/// The misbehaving plugin, with `manifest` beside it if given.
+fn plugin_dir(manifest: Option<&str>) -> TempDir {
+    let dir = TempDir::new();
+    dir.add("misbehave.wasm", &test_plugin("misbehave"));
+    if let Some(text) = manifest {
+        dir.write("misbehave.toml", text.as_bytes());
+    }
+    dir
+}
+
+/// A TCP server on 127.0.0.1 answering each line with "pong".
+async fn pong_server() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = tokio::io::BufReader::new(read).lines();
+                while let Ok(Some(_)) = lines.next_line().await {
+                    let _ = write.write_all(b"pong\n").await;
+                }
+            });
+        }
+    });
+    port
+}
+
+/// An HTTP server on 127.0.0.1 answering every request with 200 "hello".
+async fn http_server() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ =
+                    stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello").await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_manifest_a_plugin_reaches_nothing() {
+    let dir = plugin_dir(None);
+    let registry = load(&dir).await;
+    let outside = std::env::temp_dir().join(format!("activity-host-escape-{}", std::process::id()));
+
+    let read = failed(call(&registry, "read_file", &[&json("/etc/passwd")]).await);
+    assert_eq!(read.error_type, "IoError");
+    assert!(!read.message.contains("root:"), "{}", read.message);
+    let write = failed(call(&registry, "write_file", &[&json(&outside), &json("escaped")]).await);
+    assert_eq!(write.error_type, "IoError");
+    assert!(!outside.exists(), "the plugin wrote {}", outside.display());
+
+    // SAFETY-free check of the environment: the host process has PATH and HOME.
+    assert_eq!(completed(call(&registry, "env", &[]).await), serde_json::json!({}));
+
+    let tcp = pong_server().await;
+    let connect = failed(call(&registry, "connect", &[&json(format!("127.0.0.1:{tcp}"))]).await);
+    assert_eq!(connect.error_type, "IoError");
+
+    let web = http_server().await;
+    let get = failed(call(&registry, "http_get", &[&json(format!("127.0.0.1:{web}")), &json("/")]).await);
+    assert_eq!(get.error_type, "HttpError");
+    assert!(get.message.contains("HttpRequestDenied"), "{}", get.message);
+
+    assert_eq!(completed(call(&registry, "add", &["1", "2"]).await), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn granted_directories_are_reachable_exactly_as_granted() {
+    let data = TempDir::new();
+    let read_only = data.path().join("ro");
+    let read_write = data.path().join("rw");
+    std::fs::create_dir_all(&read_only).unwrap();
+    std::fs::create_dir_all(&read_write).unwrap();
+    std::fs::write(read_only.join("greeting.txt"), "hello from the host").unwrap();
+    let dir = plugin_dir(Some(&format!(
+        "[[dirs]]\nhost = {:?}\nguest = \"/ro\"\n\n[[dirs]]\nhost = {:?}\nguest = \"/rw\"\nwrite = true\n",
+        read_only, read_write
+    )));
+    let registry = load(&dir).await;
+
+    assert_eq!(completed(call(&registry, "read_file", &[&json("/ro/greeting.txt")]).await), "hello from the host");
+    let write_ro = failed(call(&registry, "write_file", &[&json("/ro/new.txt"), &json("x")]).await);
+    assert_eq!(write_ro.error_type, "IoError");
+    assert!(!read_only.join("new.txt").exists());
+
+    completed(call(&registry, "write_file", &[&json("/rw/new.txt"), &json("written")]).await);
+    assert_eq!(std::fs::read_to_string(read_write.join("new.txt")).unwrap(), "written");
+
+    for escape in ["/rw/../../../etc/passwd", "/etc/passwd", "/ro/../rw/../../x"] {
+        let f = failed(call(&registry, "read_file", &[&json(escape)]).await);
+        assert!(!f.message.contains("root:"), "{escape}: {}", f.message);
+    }
+    let outside = data.path().join("outside.txt");
+    failed(call(&registry, "write_file", &[&json("/rw/../outside.txt"), &json("x")]).await);
+    assert!(!outside.exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_granted_environment_variables_are_visible() {
+    assert!(std::env::var("PATH").is_ok(), "the test needs PATH set");
+    let dir = plugin_dir(Some(
+        "[env]\nvars = { API_URL = \"https://api.example.com\" }\ninherit = [\"PATH\", \"ACTIVITY_HOST_SURELY_UNSET\"]\n",
+    ));
+    let registry = load(&dir).await;
+    let env = completed(call(&registry, "env", &[]).await);
+    let names: Vec<&str> = env.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(names, ["API_URL", "PATH"]);
+    assert_eq!(env["PATH"], std::env::var("PATH").unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_http_reaches_allowed_hosts_only() {
+    let allowed = http_server().await;
+    let other = http_server().await;
+    let dir = plugin_dir(Some(&format!("[http]\nallow = [\"127.0.0.1:{allowed}\"]\n")));
+    let registry = load(&dir).await;
+    let authority = |port: u16| json(format!("127.0.0.1:{port}"));
+    assert_eq!(completed(call(&registry, "http_get", &[&authority(allowed), &json("/x")]).await), "200 hello");
+    let denied = failed(call(&registry, "http_get", &[&authority(other), &json("/x")]).await);
+    assert!(denied.message.contains("HttpRequestDenied"), "{}", denied.message);
+    let by_name = failed(call(&registry, "http_get", &[&json(format!("localhost:{allowed}")), &json("/")]).await);
+    assert!(by_name.message.contains("HttpRequestDenied"), "{}", by_name.message);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_tcp_reaches_listed_addresses_only() {
+    let allowed = pong_server().await;
+    let other = pong_server().await;
+    let dir = plugin_dir(Some(&format!("[tcp]\nconnect = [\"127.0.0.1:{allowed}\"]\n")));
+    let registry = load(&dir).await;
+    assert_eq!(completed(call(&registry, "connect", &[&json(format!("127.0.0.1:{allowed}"))]).await), "pong");
+    let denied = failed(call(&registry, "connect", &[&json(format!("127.0.0.1:{other}"))]).await);
+    assert_eq!(denied.error_type, "IoError");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn payloads_over_temporals_limits_fail_with_the_sizes() {
+    let dir = plugin_dir(None);
+    let registry = load(&dir).await;
+    let result = failed(call(&registry, "big_result", &["3"]).await);
+    assert_eq!(result.error_type, kind::PAYLOADS_TOO_LARGE);
+    assert!(result.message.starts_with("the result is 3.0 MiB"), "{}", result.message);
+    assert!(result.message.contains("over the 2 MiB (2097152 bytes) limit"), "{}", result.message);
+
+    let big = json("x".repeat(3 << 20));
+    let args = failed(call(&registry, "greet", &[&big]).await);
+    assert_eq!(args.error_type, kind::PAYLOADS_TOO_LARGE);
+    assert!(args.message.starts_with("the arguments is"), "{}", args.message);
+    let half = json("x".repeat(1_500_000));
+    let total = failed(call(&registry, "greet", &[&half, &half, &half]).await);
+    assert!(total.message.starts_with("the arguments total"), "{}", total.message);
+
+    let heartbeat = failed(call(&registry, "heartbeat_big", &["3"]).await);
+    assert_eq!(heartbeat.error_type, kind::PAYLOADS_TOO_LARGE);
+    assert!(heartbeat.message.starts_with("heartbeat details is 3.0 MiB"), "{}", heartbeat.message);
+
+    // The limits are the host's to set.
+    let small =
+        load_with(&dir, Limits { payloads: PayloadLimits { single: 1 << 20, total: 2 << 20 }, ..Limits::default() })
+            .await;
+    assert_eq!(failed(call(&small, "big_result", &["1"]).await).error_type, kind::PAYLOADS_TOO_LARGE);
+    assert_eq!(completed(call(&registry, "big_result", &["1"]).await).as_object().unwrap()["encoding"], "binary/plain");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_guest_output_fails_that_execution_only() {
+    let dir = TempDir::new();
+    dir.add("raw.wasm", &test_plugin("raw"));
+    let registry = load(&dir).await;
+    for (name, reason) in [
+        ("duplicate_metadata", "metadata key \"encoding\" appears twice"),
+        ("no_encoding", "it has no \"encoding\" metadata"),
+        ("not_json", "its data is not the JSON its encoding json/plain says"),
+    ] {
+        let f = failed(registry.execute(Request::local(name, vec![])).await);
+        assert_eq!(f.error_type, kind::INVALID_PAYLOAD, "{name}");
+        assert!(f.message.ends_with(reason), "{name}: {}", f.message);
+    }
+    assert!(matches!(registry.execute(Request::local("anything", vec![])).await, Outcome::Completed(_)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_heartbeat_storm_and_a_flood_of_output_are_absorbed() {
+    let dir = plugin_dir(None);
+    let registry = load_with(&dir, Limits { output: 64 << 10, ..Limits::default() }).await;
+    assert_eq!(completed(call(&registry, "heartbeat_storm", &["200000"]).await), 200000);
+    assert_eq!(completed(call(&registry, "print_lots", &["16"]).await), 16);
+    assert_eq!(completed(call(&registry, "add", &["2", "2"]).await), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fuel_and_stack_limits_from_a_manifest_apply() {
+    let dir = plugin_dir(Some("[limits]\nfuel = 5000000\nmax_stack = \"128KiB\"\n"));
+    let registry = load(&dir).await;
+    let plugin = registry.resolve("spin").unwrap();
+    assert_eq!(plugin.limits().fuel, Some(5_000_000));
+    assert_eq!(failed(call(&registry, "spin", &[]).await).error_type, kind::OUT_OF_FUEL);
+    assert_eq!(failed(call(&registry, "recurse", &[]).await).error_type, kind::STACK_OVERFLOW);
+    assert_eq!(completed(call(&registry, "add", &["2", "3"]).await), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manifest_can_cap_the_timeout_a_task_asks_for() {
+    let dir = plugin_dir(Some("[limits]\nmax_timeout = \"300ms\"\n"));
+    let registry = load(&dir).await;
+    let request = Request::local("spin", vec![]).with_timeout(Duration::from_secs(60));
+    let f = failed(registry.execute(request).await);
+    assert_eq!(f.error_type, kind::TIMEOUT);
+    assert!(f.message.contains("300ms"), "{}", f.message);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_manifests_refuse_their_plugin_with_file_key_and_reason() {
+    let dir = TempDir::new();
+    dir.add("a.wasm", &test_plugin("misbehave"));
+    dir.write("a.toml", b"[limits]\nmemroy = \"1GiB\"\n");
+    dir.add("b.wasm", &example("say_hello"));
+    dir.write("b.toml", b"[[dirs]]\nhost = \"/nonexistent/data\"\nguest = \"/data\"\n");
+    dir.add("c.wasm", &example("your_activity"));
+    dir.write("c.toml", b"[limits]\nfuel = \"plenty\"\n");
+    dir.add("d.wasm", &example("my_activity"));
+    let registry = load(&dir).await;
+    let reason =
+        |f: &str| registry.refused().iter().find(|r| r.path.ends_with(f)).map(|r| r.reason.clone()).unwrap_or_default();
+    assert!(reason("a.wasm").ends_with("a.toml: key `limits.memroy`: unknown field `memroy`, expected one of `memory`, `timeout`, `max_timeout`, `fuel`, `max_stack`, `output`"), "{}", reason("a.wasm"));
+    assert!(
+        reason("b.wasm").ends_with("b.toml: key `dirs[0].host`: /nonexistent/data does not exist"),
+        "{}",
+        reason("b.wasm")
+    );
+    assert!(reason("c.wasm").contains("c.toml: key `limits.fuel`: invalid type"), "{}", reason("c.wasm"));
+    assert_eq!(registry.plugins().len(), 1);
+    assert_eq!(completed(call(&registry, "my-activity", &["\"X\""]).await), "Hello, X!");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn definitions_that_trap_or_declare_too_much_are_refused() {
+    let dir = TempDir::new();
+    dir.add("trap.wasm", &test_plugin("raw-trap-definitions"));
+    dir.add("many.wasm", &test_plugin("raw-many-names"));
+    dir.add("say_hello.wasm", &example("say_hello"));
+    let registry = load(&dir).await;
+    let reasons: Vec<&str> = registry.refused().iter().map(|r| r.reason.as_str()).collect();
+    assert!(reasons[0].starts_with("definitions() returned 100000 activities; a plugin may declare at most 10000"));
+    assert!(reasons[1].starts_with("definitions() failed: Panic"));
+    assert_eq!(completed(call(&registry, "say_hello_activity", &["\"World\""]).await), "Hello, World!");
+}
+
+fn resident_memory() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() << 10
+}
+
+/// Every adversarial execution leaves the host's memory where it was: their
+/// instances, memories and buffers are freed however they ended.
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_returns_to_its_baseline_after_misbehaviour() {
+    let dir = plugin_dir(None);
+    let registry = Arc::new(load_with(&dir, Limits { memory: 64 << 20, ..Limits::default() }).await);
+    let round = || async {
+        for (name, args) in [
+            ("alloc_forever", vec![]),
+            ("big_result", vec!["3"]),
+            ("print_lots", vec!["2"]),
+            ("panic", vec!["\"boom\""]),
+            ("heartbeat_storm", vec!["10000"]),
+            ("recurse", vec![]),
+        ] {
+            call(&registry, name, &args).await;
+        }
+        registry.execute(Request::local("spin", vec![]).with_timeout(Duration::from_millis(50))).await;
+    };
+    round().await;
+    let baseline = resident_memory();
+    for _ in 0..10 {
+        round().await;
+    }
+    let grown = resident_memory().saturating_sub(baseline);
+    assert!(grown < 48 << 20, "resident memory grew by {} MiB over 10 rounds", grown >> 20);
+}

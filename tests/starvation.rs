@@ -1,0 +1,59 @@
+//! A CPU-bound plugin beside short activities: epoch interruption makes it
+//! yield its thread every tick, so the short ones keep their usual latency.
+//! (Its own test binary: nothing else may compete for the two threads.)
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use activity_host::engine::{EPOCH_TICK, EngineOptions};
+use activity_host::{Limits, Outcome, Payload, Registry, Request, Runtime};
+use common::*;
+
+async fn latencies(registry: &Registry, n: usize) -> Vec<Duration> {
+    let mut all = Vec::with_capacity(n);
+    for i in 0..n {
+        let args = vec![Payload::from_json_arg(&i.to_string()).unwrap(), Payload::from_json_arg("1").unwrap()];
+        let started = Instant::now();
+        let outcome = registry.execute(Request::local("add", args)).await;
+        all.push(started.elapsed());
+        assert!(matches!(outcome, Outcome::Completed(_)), "{outcome:?}");
+    }
+    all.sort();
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_activities_keep_their_latency_beside_a_cpu_hog() {
+    let dir = TempDir::new();
+    dir.add("misbehave.wasm", &test_plugin("misbehave"));
+    let runtime =
+        Runtime::new(&EngineOptions { max_instances: 16, ..EngineOptions::default() }, Limits::default()).unwrap();
+    let registry = Arc::new(runtime.load_dir(dir.path()).await.unwrap());
+
+    latencies(&registry, 20).await;
+    let alone = latencies(&registry, 100).await;
+
+    let hog = {
+        let registry = registry.clone();
+        tokio::spawn(async move {
+            registry.execute(Request::local("spin", vec![]).with_timeout(Duration::from_secs(60))).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let beside = latencies(&registry, 100).await;
+    assert!(!hog.is_finished(), "the hog must still be running");
+    hog.abort();
+
+    let (median_alone, median_beside) = (alone[50], beside[50]);
+    eprintln!(
+        "latency alone: p50 {median_alone:?} max {:?}; beside a hog: p50 {median_beside:?} max {:?}",
+        alone[99], beside[99]
+    );
+    assert!(
+        median_beside <= median_alone + EPOCH_TICK,
+        "median latency {median_beside:?} beside the hog, {median_alone:?} alone"
+    );
+    assert!(beside[99] <= alone[99] + 4 * EPOCH_TICK, "slowest {:?} beside the hog, {:?} alone", beside[99], alone[99]);
+}
