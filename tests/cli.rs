@@ -11,9 +11,15 @@ fn host(args: &[&str], plugins: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_host"))
         .args(args)
         .env("ACTIVITY_HOST_PLUGINS", plugins)
+        .env("ACTIVITY_HOST_CACHE_DIR", cache_dir())
         .env_remove("RUST_LOG")
         .output()
         .expect("the host binary runs")
+}
+
+/// One compilation cache for the whole test run, under target/.
+fn cache_dir() -> std::path::PathBuf {
+    repo().join("target/test-cache")
 }
 
 fn stdout(o: &Output) -> String {
@@ -256,4 +262,26 @@ fn list_and_check_show_each_plugins_grants_and_limits() {
     let o = host(&["check", &plugin.to_string_lossy()], dir.path());
     assert_exit(&o, 1);
     assert!(stdout(&o).contains("misbehave.toml: key `limits.wat`: unknown field `wat`"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_second_load_comes_from_the_compilation_cache() {
+    let dir = TempDir::new();
+    let plugin = dir.add("say_hello.wasm", &example("say_hello"));
+    let cache = TempDir::new();
+    let check = |extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_host"))
+            .args(["check", &plugin.to_string_lossy()])
+            .args(extra)
+            .env("ACTIVITY_HOST_CACHE_DIR", cache.path())
+            .output()
+            .unwrap();
+        assert_exit(&o, 0);
+        stdout(&o)
+    };
+    assert!(!check(&[]).contains("from the cache"));
+    assert!(check(&[]).contains("from the cache"));
+    assert!(!check(&["--no-cache"]).contains("from the cache"));
+    // Another engine configuration is another cache entry.
+    assert!(!check(&["--fuel", "1000000"]).contains("from the cache"));
 }

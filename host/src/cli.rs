@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use activity_host::cache::Source;
 use activity_host::catalog::Catalog;
 use activity_host::engine::EngineOptions;
 use activity_host::payload::PayloadLimits;
@@ -61,6 +62,8 @@ pub enum Command {
         plugins: PluginDir,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
         /// After Ctrl-C asks the activity to stop, how long it may take before
         /// it is interrupted.
         #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
@@ -72,6 +75,8 @@ pub enum Command {
         plugins: PluginDir,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// Validate plugin files and show what each offers or why it is refused.
     ///
@@ -83,6 +88,8 @@ pub enum Command {
         files: Vec<PathBuf>,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
 }
 
@@ -133,6 +140,8 @@ pub struct RunArgs {
     pub api_key: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +149,24 @@ pub struct PluginDir {
     /// The plugin directory (`DIR/*.wasm`).
     #[arg(long = "plugins", value_name = "DIR", env = "ACTIVITY_HOST_PLUGINS", default_value = "plugins")]
     pub dir: PathBuf,
+}
+
+/// The compilation cache.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// Where compiled plugins are kept, so that a restart does not compile
+    /// them again [default: the user's cache directory, e.g. ~/.cache/activity-host].
+    #[arg(long, value_name = "DIR", env = "ACTIVITY_HOST_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile every plugin at load; read and write no cache (overrides --cache-dir).
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+impl CacheArgs {
+    fn dir(&self) -> Option<PathBuf> {
+        (!self.no_cache).then(|| self.cache_dir.clone().unwrap_or_else(activity_host::cache::Cache::default_dir))
+    }
 }
 
 /// Host-wide limits; a plugin's manifest may lower or raise each of them.
@@ -225,11 +252,11 @@ pub fn init_logging(command: &Command) {
 pub async fn run(command: Command) -> u8 {
     match command {
         Command::Run(args) => serve(*args).await,
-        Command::Call { name, args, plugins, limits, cancel_grace } => {
-            call(name, args, plugins.dir, limits.limits(), cancel_grace).await
+        Command::Call { name, args, plugins, limits, cache, cancel_grace } => {
+            call(name, args, plugins.dir, limits.limits(), cache.dir(), cancel_grace).await
         }
-        Command::List { plugins, limits } => list(plugins.dir, limits.limits()).await,
-        Command::Check { files, limits } => check(files, limits.limits()).await,
+        Command::List { plugins, limits, cache } => list(plugins.dir, limits.limits(), cache.dir()).await,
+        Command::Check { files, limits, cache } => check(files, limits.limits(), cache.dir()).await,
     }
 }
 
@@ -255,7 +282,11 @@ async fn serve(args: RunArgs) -> u8 {
         cancel_grace: args.cancel_grace,
     };
     // Every execution in flight holds an instance, and loads need a few more.
-    let engine = EngineOptions { max_instances: args.max_concurrent_activities + 32, ..EngineOptions::default() };
+    let engine = EngineOptions {
+        max_instances: args.max_concurrent_activities + 32,
+        cache_dir: args.cache.dir(),
+        ..EngineOptions::default()
+    };
     let runtime = match runtime(engine, args.limits.limits()) {
         Ok(r) => r,
         Err(code) => return code,
@@ -300,8 +331,8 @@ async fn shutdown_signal() {
     });
 }
 
-fn local_runtime(limits: Limits) -> Result<Arc<Runtime>, u8> {
-    runtime(EngineOptions { max_instances: 16, ..EngineOptions::default() }, limits)
+fn local_runtime(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Arc<Runtime>, u8> {
+    runtime(EngineOptions { max_instances: 16, cache_dir, ..EngineOptions::default() }, limits)
 }
 
 /// The WebAssembly runtime, or exit 2 with the reason.
@@ -326,7 +357,14 @@ async fn load_dir(runtime: &Arc<Runtime>, dir: &std::path::Path) -> Result<Regis
     })
 }
 
-async fn call(name: String, args: Vec<String>, dir: PathBuf, limits: Limits, cancel_grace: Duration) -> u8 {
+async fn call(
+    name: String,
+    args: Vec<String>,
+    dir: PathBuf,
+    limits: Limits,
+    cache_dir: Option<PathBuf>,
+    cancel_grace: Duration,
+) -> u8 {
     let mut payloads = Vec::with_capacity(args.len());
     for (i, arg) in args.iter().enumerate() {
         match Payload::from_json_arg(arg) {
@@ -338,7 +376,7 @@ async fn call(name: String, args: Vec<String>, dir: PathBuf, limits: Limits, can
         }
     }
     let timeout = limits.timeout;
-    let runtime = match local_runtime(limits) {
+    let runtime = match local_runtime(limits, cache_dir) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -377,8 +415,8 @@ async fn call(name: String, args: Vec<String>, dir: PathBuf, limits: Limits, can
     }
 }
 
-async fn list(dir: PathBuf, limits: Limits) -> u8 {
-    let runtime = match local_runtime(limits) {
+async fn list(dir: PathBuf, limits: Limits, cache_dir: Option<PathBuf>) -> u8 {
+    let runtime = match local_runtime(limits, cache_dir) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -425,8 +463,8 @@ fn print_sandbox(plugin: &Plugin) {
     println!("  limits: {}", plugin.limits());
 }
 
-async fn check(files: Vec<PathBuf>, limits: Limits) -> u8 {
-    let runtime = match local_runtime(limits) {
+async fn check(files: Vec<PathBuf>, limits: Limits, cache_dir: Option<PathBuf>) -> u8 {
+    let runtime = match local_runtime(limits, cache_dir) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -438,7 +476,16 @@ async fn check(files: Vec<PathBuf>, limits: Limits) -> u8 {
             println!("{}: refused: {}", file.display(), refusal.reason);
             refused = true;
         } else if let Some(plugin) = registry.plugins().iter().find(|p| p.path() == file) {
-            println!("{}: ok: {} (loaded in {} ms)", file.display(), plugin.describe(), plugin.load_time().as_millis());
+            let from = match plugin.source() {
+                Source::Cached => ", from the cache",
+                Source::Compiled => "",
+            };
+            println!(
+                "{}: ok: {} (loaded in {} ms{from})",
+                file.display(),
+                plugin.describe(),
+                plugin.load_time().as_millis()
+            );
             print_sandbox(plugin);
         }
     }

@@ -32,11 +32,13 @@ pub struct EngineOptions {
     pub max_instances: u32,
     /// Use the pooling allocator when the platform allows it.
     pub pooling: bool,
+    /// Where compiled plugins are kept between runs; `None` compiles every time.
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { max_instances: 200, pooling: true }
+        EngineOptions { max_instances: 200, pooling: true, cache_dir: None }
     }
 }
 

@@ -10,6 +10,7 @@
 //! library.
 
 pub mod bindings;
+pub mod cache;
 pub mod catalog;
 pub mod engine;
 pub mod execute;

@@ -15,6 +15,7 @@ use wasmtime::{Engine, Precompiled};
 
 use crate::bindings::PluginPre;
 use crate::bindings::types::ActivityDefinition;
+use crate::cache::{Cache, Source};
 use crate::execute::{Call, Request, Returned};
 use crate::failure::Outcome;
 use crate::sandbox::{Grants, Limits, Sandbox};
@@ -37,6 +38,7 @@ pub struct Plugin {
     grants: Arc<Grants>,
     limits: Limits,
     load_time: Duration,
+    source: Source,
 }
 
 /// Why a file was refused. Each renders as one line.
@@ -75,6 +77,7 @@ impl Plugin {
     pub async fn load(
         engine: &Engine,
         linker: &Linker<Sandbox>,
+        cache: Option<Arc<Cache>>,
         path: &Path,
         grants: Arc<Grants>,
         limits: Limits,
@@ -82,12 +85,15 @@ impl Plugin {
         let started = Instant::now();
         let bytes = tokio::fs::read(path).await.map_err(|e| LoadError::Read(one_line(e)))?;
         check_header(&bytes)?;
-        let component = {
+        let (component, source) = {
             let engine = engine.clone();
-            tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
-                .await
-                .map_err(|e| LoadError::Invalid(one_line(e)))?
-                .map_err(|e| LoadError::Invalid(one_line(format!("{e:#}"))))?
+            tokio::task::spawn_blocking(move || match cache {
+                Some(cache) => cache.component(&engine, &bytes),
+                None => Component::new(&engine, &bytes).map(|c| (c, Source::Compiled)),
+            })
+            .await
+            .map_err(|e| LoadError::Invalid(one_line(e)))?
+            .map_err(|e| LoadError::Invalid(one_line(format!("{e:#}"))))?
         };
         let pre = linker.instantiate_pre(&component).map_err(|e| LoadError::WrongWorld(one_line(format!("{e:#}"))))?;
         let pre = PluginPre::new(pre).map_err(|_| {
@@ -108,6 +114,7 @@ impl Plugin {
             grants,
             limits,
             load_time: Duration::ZERO,
+            source,
         };
         let request =
             Request::local("definitions()", Vec::new()).with_timeout(plugin.limits.timeout.min(DEFINITIONS_TIMEOUT));
@@ -162,9 +169,14 @@ impl Plugin {
         &self.limits
     }
 
-    /// Read, compile, link and `definitions()` together.
+    /// Read, compile (or load from the cache), link and `definitions()` together.
     pub fn load_time(&self) -> Duration {
         self.load_time
+    }
+
+    /// Whether it was compiled now or came from the cache.
+    pub fn source(&self) -> Source {
+        self.source
     }
 
     pub(crate) fn pre(&self) -> &PluginPre<Sandbox> {

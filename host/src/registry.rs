@@ -147,6 +147,7 @@ pub(crate) fn log_changes(old: &Registry, new: &Registry, changed: &[PathBuf]) {
                 plugin = %plugin.path().display(),
                 activities = %plugin.describe(),
                 load_ms = plugin.load_time().as_millis() as u64,
+                cached = plugin.source() == crate::cache::Source::Cached,
                 "plugin loaded"
             );
         }

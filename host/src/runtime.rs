@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
+use crate::cache::Cache;
 use crate::engine::{self, Allocation, EngineKey, EngineOptions};
 use crate::manifest;
 use crate::plugin::{LoadError, Plugin};
@@ -26,6 +27,7 @@ pub struct EngineSet {
 pub struct Runtime {
     options: EngineOptions,
     limits: Limits,
+    cache: Option<Arc<Cache>>,
     default: Arc<EngineSet>,
     /// Engines for plugins whose manifest asks for another stack size or for fuel.
     others: Mutex<HashMap<EngineKey, Arc<EngineSet>>>,
@@ -47,7 +49,17 @@ impl Runtime {
     /// the host-wide defaults every plugin gets unless its manifest says otherwise.
     pub fn new(options: &EngineOptions, limits: Limits) -> anyhow::Result<Arc<Runtime>> {
         let default = engine_set(options, key(&limits))?;
-        Ok(Arc::new(Runtime { options: options.clone(), limits, default, others: Mutex::default() }))
+        let cache = match &options.cache_dir {
+            Some(dir) => match Cache::open(dir) {
+                Ok(cache) => Some(Arc::new(cache)),
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), "cannot use the compilation cache ({e}); compiling every plugin");
+                    None
+                }
+            },
+            None => None,
+        };
+        Ok(Arc::new(Runtime { options: options.clone(), limits, cache, default, others: Mutex::default() }))
     }
 
     /// The engine of plugins with the host-wide limits.
@@ -83,7 +95,7 @@ impl Runtime {
     pub async fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
         let (grants, limits) = manifest::load(path, &self.limits).map_err(|e| LoadError::Manifest(e.to_string()))?;
         let set = self.engine_for(&limits)?;
-        Plugin::load(&set.engine, &set.linker, path, Arc::new(grants), limits).await
+        Plugin::load(&set.engine, &set.linker, self.cache.clone(), path, Arc::new(grants), limits).await
     }
 
     /// Loads several files at once (compilation runs on blocking threads) and

@@ -106,7 +106,12 @@ class Host:
         self.proc = subprocess.Popen(
             [str(HOST_BIN), "run", "--address", address, "--task-queue", task_queue, "--plugins", str(plugins), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "RUST_LOG": os.environ.get("HOST_LOG", "info"), **(env or {})},
+            env={
+                **os.environ,
+                "RUST_LOG": os.environ.get("HOST_LOG", "info"),
+                "ACTIVITY_HOST_CACHE_DIR": os.environ.get("ACTIVITY_HOST_CACHE_DIR", str(REPO / "target" / "test-cache")),
+                **(env or {}),
+            },
         )
         threading.Thread(target=self._read, daemon=True).start()
         self.wait_for_log("worker polling for activity tasks", timeout=60)
