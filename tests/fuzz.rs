@@ -177,13 +177,21 @@ proptest! {
         error_type in "\\PC{0,12}",
         non_retryable in any::<bool>(),
         delay in prop::option::of(any::<u64>()),
+        trace in "\\PC{0,40}",
     ) {
         let limits = PayloadLimits { single: 48, total: 96 };
         let _ = result.validate();
         let _ = limits.check(std::slice::from_ref(&result), "the result");
         let _ = limits.check(&details, "the details");
         let _ = result.to_json_text();
-        let error = ApplicationError { message, error_type, non_retryable, details, next_retry_delay_ms: delay };
+        let error = ApplicationError {
+            message,
+            error_type,
+            non_retryable,
+            details,
+            next_retry_delay_ms: delay,
+            stack_trace: trace,
+        };
         let failure = Failure::from(error);
         let _ = failure.to_string();
         let _ = convert::completion(Outcome::Failed(failure), None);

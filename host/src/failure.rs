@@ -105,7 +105,7 @@ impl From<ApplicationError> for Failure {
             non_retryable: e.non_retryable,
             details: e.details,
             next_retry_delay: e.next_retry_delay_ms.map(Duration::from_millis),
-            stack_trace: String::new(),
+            stack_trace: e.stack_trace,
         }
     }
 }

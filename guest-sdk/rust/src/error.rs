@@ -155,6 +155,7 @@ impl From<ApplicationError> for wit::ApplicationError {
             non_retryable: e.non_retryable,
             details: e.details,
             next_retry_delay_ms: e.next_retry_delay.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            stack_trace: String::new(),
         }
     }
 }
