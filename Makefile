@@ -6,12 +6,18 @@ WASM_TARGET  := wasm32-wasip2
 PLUGIN_OUT   := target/$(WASM_TARGET)/plugin
 HOST         := target/release/host
 EXAMPLES     := say_hello my_activity your_activity dynamic_greeting
+PY_EXAMPLES  := $(patsubst %,plugins/python/%.wasm,$(EXAMPLES))
+JS_EXAMPLES  := $(patsubst %,plugins/js/%.wasm,$(EXAMPLES))
+PY_SDK       := guest-sdk/python/build.py $(wildcard guest-sdk/python/temporalio/*.py) wit/activity.wit
+JS_SDK       := guest-sdk/js/build.mjs $(wildcard guest-sdk/js/src/*.ts) wit/activity.wit
+JS_DEPS      := guest-sdk/js/node_modules/.installed
 TEST_PLUGINS := target/test-plugins
 VENV         := .venv
 PYTHON       := $(VENV)/bin/python
 RAW_VARIANTS := trap-definitions empty-name duplicate-names two-dynamic no-definitions many-names
 
-.PHONY: all run test build plugins test-plugins wasm-target venv clean
+.PHONY: all run test build plugins rust-plugins python-plugins js-plugins plugin-py plugin-js \
+	test-plugins rust-test-plugins wasm-target venv js-deps clean
 
 all: build plugins
 
@@ -23,14 +29,53 @@ build:
 wasm-target:
 	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
 
-## The example plugins, into plugins/*.wasm.
-plugins: wasm-target
+## The example plugins: Rust into plugins/*.wasm, Python into plugins/python/,
+## JavaScript/TypeScript into plugins/js/.
+plugins: rust-plugins python-plugins js-plugins
+
+rust-plugins: wasm-target
 	$(CARGO) build --profile plugin --target $(WASM_TARGET) $(addprefix -p ,$(EXAMPLES))
 	@for p in $(EXAMPLES); do cp $(PLUGIN_OUT)/$$p.wasm plugins/$$p.wasm; done
 	@echo "built $(addprefix plugins/,$(addsuffix .wasm,$(EXAMPLES)))"
 
+python-plugins: $(PY_EXAMPLES)
+js-plugins: $(JS_EXAMPLES)
+
+plugins/python/%.wasm: plugins/python/%.py $(PY_SDK) | venv
+	$(PYTHON) guest-sdk/python/build.py $< -o $@
+
+plugins/js/%.wasm: plugins/js/%.js $(JS_SDK) | $(JS_DEPS)
+	node guest-sdk/js/build.mjs $< $@
+
+plugins/js/%.wasm: plugins/js/%.ts $(JS_SDK) | $(JS_DEPS)
+	node guest-sdk/js/build.mjs $< $@
+
+## One Python activity module into a plugin: make plugin-py SRC=activities.py OUT=plugins/name.wasm
+plugin-py: venv
+	@test -n "$(SRC)" -a -n "$(OUT)" || { echo "usage: make plugin-py SRC=path/to/activities.py OUT=path/to/name.wasm"; exit 2; }
+	$(PYTHON) guest-sdk/python/build.py $(SRC) -o $(OUT)
+
+## One JavaScript/TypeScript module into a plugin: make plugin-js SRC=activities.ts OUT=plugins/name.wasm
+plugin-js: $(JS_DEPS)
+	@test -n "$(SRC)" -a -n "$(OUT)" || { echo "usage: make plugin-js SRC=path/to/activities.ts OUT=path/to/name.wasm"; exit 2; }
+	node guest-sdk/js/build.mjs $(SRC) $(OUT)
+
+## componentize-js and esbuild, pinned by guest-sdk/js/package-lock.json.
+js-deps: $(JS_DEPS)
+$(JS_DEPS): guest-sdk/js/package.json guest-sdk/js/package-lock.json
+	cd guest-sdk/js && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 ## Plugins that misbehave on purpose, into target/test-plugins/.
-test-plugins: wasm-target
+test-plugins: rust-test-plugins $(TEST_PLUGINS)/py_activities.wasm $(TEST_PLUGINS)/js_activities.wasm
+
+$(TEST_PLUGINS)/py_activities.wasm: tests/plugins/python/py_activities.py $(PY_SDK) | venv
+	$(PYTHON) guest-sdk/python/build.py $< -o $@
+
+$(TEST_PLUGINS)/js_activities.wasm: tests/plugins/js/js_activities.ts $(JS_SDK) | $(JS_DEPS)
+	node guest-sdk/js/build.mjs $< $@
+
+rust-test-plugins: wasm-target
 	$(CARGO) build --profile plugin --target $(WASM_TARGET) -p misbehave -p raw -p not_a_plugin
 	@mkdir -p $(TEST_PLUGINS)
 	@cp $(PLUGIN_OUT)/misbehave.wasm $(PLUGIN_OUT)/raw.wasm $(PLUGIN_OUT)/not_a_plugin.wasm $(TEST_PLUGINS)/
@@ -42,9 +87,9 @@ test-plugins: wasm-target
 
 ## A Python environment with the Temporal CLI (dev server) and the Python SDK.
 venv: $(VENV)/.installed
-$(VENV)/.installed: tests/e2e/requirements.txt
+$(VENV)/.installed: tests/e2e/requirements.txt guest-sdk/python/requirements.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt -r guest-sdk/python/requirements.txt
 	@touch $@
 
 ## The README's demo: the Temporal docs' workflows against a local dev server,
@@ -62,4 +107,4 @@ test: plugins test-plugins venv
 
 clean:
 	$(CARGO) clean
-	rm -rf plugins/*.wasm $(VENV)
+	rm -rf plugins/*.wasm plugins/*/*.wasm $(VENV) guest-sdk/js/node_modules

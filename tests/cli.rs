@@ -19,7 +19,7 @@ fn host(args: &[&str], plugins: &Path) -> Output {
 
 /// One compilation cache for the whole test run, under target/.
 fn cache_dir() -> std::path::PathBuf {
-    repo().join("target/test-cache")
+    repo().join("target/cache")
 }
 
 fn stdout(o: &Output) -> String {

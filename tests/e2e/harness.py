@@ -109,7 +109,7 @@ class Host:
             env={
                 **os.environ,
                 "RUST_LOG": os.environ.get("HOST_LOG", "info"),
-                "ACTIVITY_HOST_CACHE_DIR": os.environ.get("ACTIVITY_HOST_CACHE_DIR", str(REPO / "target" / "test-cache")),
+                "ACTIVITY_HOST_CACHE_DIR": os.environ.get("ACTIVITY_HOST_CACHE_DIR", str(REPO / "target" / "cache")),
                 **(env or {}),
             },
         )

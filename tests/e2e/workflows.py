@@ -87,3 +87,17 @@ class CallActivity:
             await workflow.sleep(timedelta(milliseconds=call.cancel_after_ms))
             handle.cancel()
         return await handle
+
+
+@workflow.defn
+class CallEach:
+    """Calls several activities one after the other and returns their results."""
+
+    @workflow.run
+    async def run(self, calls: list[Call]) -> list:
+        return [
+            await workflow.execute_activity(
+                call.activity, args=call.args, start_to_close_timeout=timedelta(milliseconds=call.start_to_close_ms)
+            )
+            for call in calls
+        ]
