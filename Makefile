@@ -60,10 +60,12 @@ plugin-js: $(JS_DEPS)
 	@test -n "$(SRC)" -a -n "$(OUT)" || { echo "usage: make plugin-js SRC=path/to/activities.ts OUT=path/to/name.wasm"; exit 2; }
 	node guest-sdk/js/build.mjs $(SRC) $(OUT)
 
-## componentize-js and esbuild, pinned by guest-sdk/js/package-lock.json.
+## componentize-js and esbuild, pinned by guest-sdk/js/package-lock.json. (`npm
+## install`, not `npm ci`: npm 11's `ci` refuses lockfiles without other
+## platforms' optional binaries, which npm itself writes.)
 js-deps: $(JS_DEPS)
 $(JS_DEPS): guest-sdk/js/package.json guest-sdk/js/package-lock.json
-	cd guest-sdk/js && npm ci --no-audit --no-fund --loglevel=error
+	cd guest-sdk/js && npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
 ## Plugins that misbehave on purpose, into target/test-plugins/.
