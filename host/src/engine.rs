@@ -69,6 +69,13 @@ fn base_config(key: EngineKey) -> Config {
     config
 }
 
+/// Bytes of a linear memory, a table and a fiber stack kept resident between
+/// executions (reset in place rather than decommitted). A Rust plugin's
+/// working set fits; CPython's does not (it dirties pages all over its heap).
+const KEEP_RESIDENT_MEMORY: usize = 2 << 20;
+const KEEP_RESIDENT_TABLE: usize = 64 << 10;
+const KEEP_RESIDENT_STACK: usize = 128 << 10;
+
 fn pooling(max_instances: u32) -> PoolingAllocationConfig {
     // Components built by componentize-py and componentize-js hold a dozen
     // core instances and a few memories and tables each; Rust plugins one.
@@ -86,6 +93,16 @@ fn pooling(max_instances: u32) -> PoolingAllocationConfig {
         .table_elements(200_000)
         .max_component_instance_size(8 << 20)
         .max_core_instance_size(4 << 20);
+    // Reset what an execution dirtied with memcpy/memset instead of
+    // handing pages back to the kernel: madvise(DONTNEED) on every
+    // deallocation costs TLB-shootdown IPIs, and the next execution page
+    // faults the memory back in. With PAGEMAP_SCAN (Linux 6.7+) only the
+    // dirty pages are reset. Measured with a Rust plugin: 28 µs -> 9 µs per
+    // execution, 22k -> 190k executions/s on two cores (docs/benchmarks.md).
+    pool.linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
+        .table_keep_resident(KEEP_RESIDENT_TABLE)
+        .async_stack_keep_resident(KEEP_RESIDENT_STACK)
+        .pagemap_scan(wasmtime::Enabled::Auto);
     pool
 }
 
