@@ -357,6 +357,18 @@ async fn load_dir(runtime: &Arc<Runtime>, dir: &std::path::Path) -> Result<Regis
     })
 }
 
+/// A local runtime and the directory's plugins, for `call` and `list`; an
+/// exit code (the reason already printed) when either cannot be had.
+async fn local_registry(
+    dir: &std::path::Path,
+    limits: Limits,
+    cache_dir: Option<PathBuf>,
+) -> Result<(Arc<Runtime>, Registry), u8> {
+    let runtime = local_runtime(limits, cache_dir)?;
+    let registry = load_dir(&runtime, dir).await?;
+    Ok((runtime, registry))
+}
+
 async fn call(
     name: String,
     args: Vec<String>,
@@ -376,12 +388,9 @@ async fn call(
         }
     }
     let timeout = limits.timeout;
-    let runtime = match local_runtime(limits, cache_dir) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let registry = match load_dir(&runtime, &dir).await {
-        Ok(r) => r,
+    // The runtime outlives the executions: it drives their deadlines.
+    let (_runtime, registry) = match local_registry(&dir, limits, cache_dir).await {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
 
@@ -416,12 +425,9 @@ async fn call(
 }
 
 async fn list(dir: PathBuf, limits: Limits, cache_dir: Option<PathBuf>) -> u8 {
-    let runtime = match local_runtime(limits, cache_dir) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let registry = match load_dir(&runtime, &dir).await {
-        Ok(r) => r,
+    // The runtime outlives the executions: it drives their deadlines.
+    let (_runtime, registry) = match local_registry(&dir, limits, cache_dir).await {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let mut rows: Vec<(String, &str, String)> = registry
