@@ -17,7 +17,7 @@ PYTHON       := $(VENV)/bin/python
 RAW_VARIANTS := trap-definitions empty-name duplicate-names two-dynamic no-definitions many-names
 
 .PHONY: all run test build plugins rust-plugins python-plugins js-plugins plugin-py plugin-js \
-	test-plugins rust-test-plugins wasm-target venv js-deps clean
+	test-plugins rust-test-plugins wasm-target venv js-deps bench bench-deps clean
 
 all: build plugins
 
@@ -106,6 +106,19 @@ test: plugins test-plugins venv
 	$(CARGO) test --release -p host
 	$(CARGO) test --release -p activity -p activity-macros
 	$(PYTHON) -m pytest tests/e2e
+
+## The benchmark suite: every figure of docs/benchmarks.md, measured side by
+## side with a native function, naive wasmtime, Extism and the Python SDK, into
+## target/bench/results.json, docs/benchmarks.md and docs/benchmarks.svg.
+bench: build plugins test-plugins bench-deps
+	$(CARGO) build --release -p bench
+	$(PYTHON) bench/run.py
+
+## The Extism contender (wasm32-unknown-unknown) and matplotlib for the chart.
+bench-deps: venv
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	$(CARGO) build --profile plugin --target wasm32-unknown-unknown -p extism_say_hello
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 
 clean:
 	$(CARGO) clean

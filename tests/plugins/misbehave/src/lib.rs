@@ -21,6 +21,20 @@ fn spin() -> u64 {
     }
 }
 
+/// Keeps a core busy for `millis` of wall time, then returns: a CPU-bound
+/// activity of known cost (the benchmarks' scale-out load).
+#[activity::defn]
+fn burn(millis: u64) -> u64 {
+    let until = std::time::Instant::now() + Duration::from_millis(millis);
+    let mut n: u64 = 0;
+    while std::time::Instant::now() < until {
+        for _ in 0..1000 {
+            n = std::hint::black_box(n.wrapping_add(1));
+        }
+    }
+    n
+}
+
 /// Blocks in the host (a WASI sleep), where no epoch check runs.
 #[activity::defn]
 fn sleep(millis: u64) -> String {
@@ -311,6 +325,7 @@ activity::export!(
     print_lots,
     panic,
     spin,
+    burn,
     sleep,
     alloc_forever,
     alloc,

@@ -1,0 +1,338 @@
+"""`make bench`: every figure of docs/benchmarks.md, measured in one run.
+
+1. Per-execution overhead in-process (bench binary): a native function, the
+   host with the Rust plugin, a naive wasmtime set-up, Extism; then the host
+   with the Python and JavaScript plugins.
+2. Cold start: process start to first activity completed (`host call`),
+   with an empty and a warm compilation cache, Rust and Python plugin.
+3. Temporal end to end, against a local dev server: the same workflow load
+   served by `host run` with the Rust plugin, with the Python plugin, and by
+   a native Python SDK worker; activities per second, and the activity
+   worker's CPU seconds per 1,000 activities.
+4. Memory: the host's resident memory with 1,000 executions in flight.
+5. Scale out: two `host run` processes on one task queue against one.
+
+Results go to target/bench/results.json; docs/benchmarks.md and
+docs/benchmarks.svg are written from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+sys.path.insert(0, str(HERE))
+
+import harness  # noqa: E402
+from temporalio.client import Client  # noqa: E402
+
+from workflows import FanOut, FanOutWorkflow  # noqa: E402
+
+OUT = REPO / "target" / "bench"
+HOST = str(harness.HOST_BIN)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid: int, key: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def summary(values: list[float]) -> dict:
+    values = sorted(values)
+    return {
+        "runs": len(values),
+        "median": statistics.median(values),
+        "min": values[0],
+        "max": values[-1],
+        "stdev": statistics.stdev(values) if len(values) > 1 else 0.0,
+    }
+
+
+# ---- 1 and 2: in-process --------------------------------------------------
+
+
+def inprocess(iterations: int, seconds: float) -> dict:
+    log("in-process: native, host (Rust, Python, JS), naive wasmtime, Extism ...")
+    binary = REPO / "target" / "release" / "bench"
+    out = subprocess.run(
+        [str(binary), "--iterations", str(iterations), "--seconds", str(seconds)],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout)
+
+
+def profile(iterations: int) -> dict:
+    """Where an execution's time goes, by `perf record` over the in-process
+    runs of the Rust and the Python plugin: the heaviest symbols."""
+    results = {}
+    binary = REPO / "target" / "release" / "bench"
+    for contender, n in [("host_rust", iterations), ("host_python", iterations // 10)]:
+        data = OUT / f"{contender}.perf.data"
+        log(f"profile: perf record over {n} executions of {contender} ...")
+        try:
+            subprocess.run(
+                ["perf", "record", "-F", "1999", "-g", "-o", str(data), "--", str(binary),
+                 "--only", contender, "--iterations", str(n), "--seconds", "0.5"],
+                check=True, capture_output=True,
+            )
+            report = subprocess.run(
+                ["perf", "report", "-i", str(data), "--stdio", "--no-children", "--sort", "dso,sym",
+                 "--percent-limit", "1", "-g", "none"],
+                check=True, capture_output=True, text=True,
+            ).stdout
+        except (OSError, subprocess.CalledProcessError) as e:
+            log(f"  no profile: {e}")
+            return {"unavailable": str(e)}
+        rows = []
+        for line in report.splitlines():
+            parts = line.split()
+            if len(parts) >= 4 and parts[0].endswith("%") and not line.startswith("#"):
+                dso = parts[1]
+                if dso.endswith(".cwasm"):
+                    dso = "plugin (compiled wasm)"
+                rows.append({"percent": float(parts[0].rstrip("%")), "where": dso, "symbol": " ".join(parts[3:])})
+        results[contender] = rows[:15]
+    return results
+
+
+# ---- 3: cold start ----------------------------------------------------------
+
+
+def cold_start(runs: int) -> dict:
+    results = {}
+    for language, plugin in [("rust", harness.PLUGINS / "say_hello.wasm"), ("python", harness.PLUGINS / "python" / "say_hello.wasm")]:
+        with tempfile.TemporaryDirectory() as plugins, tempfile.TemporaryDirectory() as cache:
+            Path(plugins, plugin.name).write_bytes(plugin.read_bytes())
+
+            def start(cache_dir: str) -> float:
+                started = time.perf_counter()
+                out = subprocess.run(
+                    [HOST, "call", "say_hello_activity", '"World"', "--plugins", plugins, "--cache-dir", cache_dir],
+                    capture_output=True, text=True,
+                )
+                elapsed = time.perf_counter() - started
+                assert out.stdout == '"Hello, World!"\n', out.stderr
+                return elapsed * 1000
+
+            empty_runs = 3 if language == "python" else runs
+            log(f"cold start, {language}: {empty_runs} with an empty cache, {runs} with a warm one ...")
+            empty = []
+            for _ in range(empty_runs):
+                with tempfile.TemporaryDirectory() as fresh:
+                    empty.append(start(fresh))
+            start(cache)  # fills the cache
+            warm = [start(cache) for _ in range(runs)]
+            results[language] = {"empty_cache_ms": summary(empty), "warm_cache_ms": summary(warm)}
+    return results
+
+
+# ---- 3, 4, 5: against Temporal ------------------------------------------------
+
+
+class Workflows:
+    """A workflow worker process and a client that starts fan-out workflows."""
+
+    def __init__(self, server: harness.DevServer) -> None:
+        self.server = server
+        self.task_queue = f"bench-workflows-{uuid.uuid4().hex[:8]}"
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "workflow_worker.py"), server.address, self.task_queue],
+            stdout=subprocess.PIPE, text=True, cwd=HERE,
+        )
+        assert self.proc.stdout.readline().strip() == "ready"
+
+    async def run(self, activity: str, args: list, activity_queue: str, workflows: int, per_workflow: int) -> float:
+        client = await Client.connect(self.server.address)
+        started = time.perf_counter()
+        handles = [
+            await client.start_workflow(
+                FanOutWorkflow.run,
+                FanOut(activity, args, per_workflow, activity_queue),
+                id=f"bench-{uuid.uuid4().hex}",
+                task_queue=self.task_queue,
+            )
+            for _ in range(workflows)
+        ]
+        done = await asyncio.gather(*(h.result() for h in handles))
+        assert sum(done) == workflows * per_workflow
+        return time.perf_counter() - started
+
+    def stop(self) -> None:
+        harness.stop_process(self.proc)
+
+
+def serve_load(
+    workflows: Workflows, workers: list, activity_queue: str, total: int, rounds: int,
+    activity: str = "say_hello_activity", args: tuple = ("World",),
+) -> dict:
+    """Runs `total` activities through the given activity worker processes,
+    `rounds` times: activities per second and the workers' CPU seconds per
+    1,000 activities, each round's figure and their median."""
+    per_workflow = 100
+    # Warm up: the first tasks pay for connections and (Python) imports.
+    asyncio.run(workflows.run(activity, list(args), activity_queue, 2, 50))
+    rates, cpus, shares = [], [], []
+    for _ in range(rounds):
+        before = [cpu_seconds(p) for p in workers]
+        elapsed = asyncio.run(
+            workflows.run(activity, list(args), activity_queue, total // per_workflow, per_workflow)
+        )
+        spent = [cpu_seconds(p) - b for p, b in zip(workers, before)]
+        rates.append(total / elapsed)
+        cpus.append(sum(spent) / total * 1000)
+        shares.append([s / sum(spent) for s in spent])
+    return {
+        "activities_per_round": total,
+        "activities_per_second": summary(rates),
+        "cpu_seconds_per_1000": summary(cpus),
+        # Each worker's part of the CPU spent: how the task queue spread the load.
+        "cpu_share_per_worker": [statistics.median(s[i] for s in shares) for i in range(len(workers))],
+    }
+
+
+def temporal(total: int, rounds: int) -> dict:
+    results = {}
+    with harness.DevServer() as server:
+        workflows = Workflows(server)
+        try:
+            for name, plugin in [("host_rust", harness.PLUGINS), ("host_python", harness.PLUGINS / "python")]:
+                queue = f"bench-{name}-{uuid.uuid4().hex[:6]}"
+                log(f"temporal: {total} activities through `host run` with the {name.split('_')[1]} plugin ...")
+                with tempfile.TemporaryDirectory() as plugins:
+                    Path(plugins, "say_hello.wasm").write_bytes((plugin / "say_hello.wasm").read_bytes())
+                    with harness.Host(server.address, queue, Path(plugins)) as host:
+                        results[name] = serve_load(workflows, [host.proc.pid], queue, total, rounds)
+            queue = f"bench-python-sdk-{uuid.uuid4().hex[:6]}"
+            log(f"temporal: {total} activities through a native Python SDK worker ...")
+            worker = subprocess.Popen(
+                [sys.executable, str(HERE / "python_worker.py"), server.address, queue], stdout=subprocess.PIPE, text=True, cwd=HERE
+            )
+            try:
+                assert worker.stdout.readline().strip() == "ready"
+                results["python_sdk"] = serve_load(workflows, [worker.pid], queue, total, rounds)
+            finally:
+                harness.stop_process(worker)
+
+            results["scale_out"] = scale_out(server, workflows, rounds)
+
+            log("memory: 1,000 executions in flight, each sleeping one second ...")
+            results["memory"] = memory(server, workflows)
+        finally:
+            workflows.stop()
+    return results
+
+
+def scale_out(server: harness.DevServer, workflows: Workflows, rounds: int, total: int = 500, burn_ms: int = 20) -> dict:
+    """One `host run` against two on one task queue. Each host is pinned to
+    its own CPU, standing for a machine, and each activity keeps a core busy
+    for `burn_ms`, so that the hosts, not the dev server, bound the rate."""
+    log(f"scale out: {total} activities of {burn_ms} ms CPU, one `host run` on one CPU, then two on one CPU each ...")
+    results = {"activity": f"burn({burn_ms}) from the misbehave test plugin", "activities_per_round": total}
+    with tempfile.TemporaryDirectory() as plugins:
+        Path(plugins, "misbehave.wasm").write_bytes((harness.TEST_PLUGINS / "misbehave.wasm").read_bytes())
+        for name, cpus in [("one_host", ["0"]), ("two_hosts", ["0", "1"])]:
+            queue = f"bench-scale-{name}-{uuid.uuid4().hex[:6]}"
+            hosts = [harness.Host(server.address, queue, Path(plugins), cpus=c) for c in cpus]
+            try:
+                results[name] = serve_load(
+                    workflows, [h.proc.pid for h in hosts], queue, total, rounds, activity="burn", args=(burn_ms,)
+                )
+            finally:
+                for h in hosts:
+                    h.stop()
+    return results
+
+
+def memory(server: harness.DevServer, workflows: Workflows) -> dict:
+    with tempfile.TemporaryDirectory() as plugins:
+        Path(plugins, "misbehave.wasm").write_bytes((harness.TEST_PLUGINS / "misbehave.wasm").read_bytes())
+        queue = f"bench-memory-{uuid.uuid4().hex[:6]}"
+        with harness.Host(
+            server.address, queue, Path(plugins), "--max-concurrent-activities", "1000"
+        ) as host:
+            idle = rss_bytes(host.proc.pid)
+            peak_in_flight = 0
+            done = {}
+
+            async def load() -> None:
+                done["seconds"] = await workflows.run("sleep", [1000], queue, 10, 100)
+
+            runner = __import__("threading").Thread(target=lambda: asyncio.run(load()))
+            runner.start()
+            while runner.is_alive():
+                peak_in_flight = max(peak_in_flight, rss_bytes(host.proc.pid))
+                time.sleep(0.05)
+            return {
+                "in_flight": 1000,
+                "idle_rss_mib": idle / 2**20,
+                "peak_rss_mib": max(peak_in_flight, rss_bytes(host.proc.pid, "VmHWM")) / 2**20,
+                "seconds": done.get("seconds"),
+            }
+
+
+# ---- report -------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default="inprocess,profile,coldstart,temporal", help="comma-separated steps")
+    parser.add_argument("--iterations", type=int, default=20000)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--activities", type=int, default=4000)
+    parser.add_argument("--runs", type=int, default=20, help="cold starts per case")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --activities per Temporal contender")
+    args = parser.parse_args()
+    steps = set(args.only.split(","))
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / "results.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results["machine"] = {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if "inprocess" in steps:
+        results["inprocess"] = inprocess(args.iterations, args.seconds)
+    if "profile" in steps:
+        results["profile"] = profile(args.iterations // 4)
+    if "coldstart" in steps:
+        results["cold_start"] = cold_start(args.runs)
+    if "temporal" in steps:
+        results["temporal"] = temporal(args.activities, args.rounds)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    log(f"wrote {path}")
+    import report
+
+    report.write(results, REPO / "docs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
