@@ -16,7 +16,7 @@ use activity_host::payload::PayloadLimits;
 use activity_host::registry::{Registry, dynamic_name};
 use activity_host::watch;
 use activity_host::worker::connection::default_identity;
-use activity_host::worker::{self, ConnectionSettings, TlsSettings, WorkerOptions};
+use activity_host::worker::{self, Compression, ConnectionSettings, TlsSettings, WorkerOptions};
 use activity_host::{Limits, Outcome, Payload, Plugin, Request, Runtime};
 use bytesize::ByteSize;
 use clap::{Args, Parser, Subcommand};
@@ -138,6 +138,9 @@ pub struct RunArgs {
     /// API key (Temporal Cloud).
     #[arg(long, value_name = "KEY", env = "TEMPORAL_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// Compress gRPC messages to and from the server (`none` trades bandwidth for CPU).
+    #[arg(long, value_name = "ALGORITHM", env = "TEMPORAL_GRPC_COMPRESSION", value_enum, default_value_t = Compression::Gzip)]
+    pub grpc_compression: Compression,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
@@ -273,6 +276,7 @@ async fn serve(args: RunArgs) -> u8 {
                 server_name: args.tls_server_name,
             },
             api_key: args.api_key,
+            compression: args.grpc_compression,
         },
         namespace: args.namespace,
         task_queue: args.task_queue,

@@ -27,8 +27,9 @@ def test_your_activity_with_a_dataclass(host, plugin_dir, execute):
     assert execute(YourWorkflow.run, YourParams("Hello", "World")) == "Hello, World!"
 
 
-def test_default_and_custom_names(host, plugin_dir, execute):
-    host(plugin_dir())
+@pytest.mark.parametrize("compression", ["gzip", "none"])
+def test_default_and_custom_names(host, plugin_dir, execute, compression):
+    host(plugin_dir(), "--grpc-compression", compression)
     assert execute(CallActivity.run, Call("say_hello_activity", ["World"])) == "Hello, World!"
     assert execute(CallActivity.run, Call("my-activity", ["Temporal"])) == "Hello, Temporal!"
 

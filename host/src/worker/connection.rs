@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use temporalio_client::{ClientTlsOptions, Connection, ConnectionOptions, TlsOptions};
+use temporalio_client::{ClientTlsOptions, Connection, ConnectionOptions, GrpcCompression, TlsOptions};
 use temporalio_sdk_core::Url;
 
 /// Where and how to connect, as `host run`'s flags give it.
@@ -17,6 +17,18 @@ pub struct ConnectionSettings {
     pub tls: TlsSettings,
     /// Sent as `authorization: Bearer <key>`; implies TLS (Temporal Cloud).
     pub api_key: Option<String>,
+    /// Gzip on every gRPC message, as the Temporal SDKs default to. Off saves
+    /// about a fifth of the host's CPU per activity, at the cost of bytes on
+    /// the wire: worth it when the server is near and bandwidth is cheap.
+    pub compression: Compression,
+}
+
+/// gRPC message compression, `--grpc-compression`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    #[default]
+    Gzip,
+    None,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -85,6 +97,10 @@ impl ConnectionSettings {
             .maybe_api_key(self.api_key.clone())
             .maybe_tls_options(self.tls_options()?)
             .connect_timeout(Duration::from_secs(10))
+            .grpc_compression(match self.compression {
+                Compression::Gzip => GrpcCompression::Gzip,
+                Compression::None => GrpcCompression::None,
+            })
             .build();
         Connection::connect(options)
             .await
