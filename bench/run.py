@@ -24,6 +24,7 @@ import datetime
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -102,24 +103,29 @@ def profile(iterations: int) -> dict:
                  "--only", contender, "--iterations", str(n), "--seconds", "0.5"],
                 check=True, capture_output=True,
             )
-            report = subprocess.run(
-                ["perf", "report", "-i", str(data), "--stdio", "--no-children", "--sort", "dso,sym",
-                 "--percent-limit", "1", "-g", "none"],
-                check=True, capture_output=True, text=True,
-            ).stdout
+            results[contender] = perf_top(data)
         except (OSError, subprocess.CalledProcessError) as e:
             log(f"  no profile: {e}")
             return {"unavailable": str(e)}
-        rows = []
-        for line in report.splitlines():
-            parts = line.split()
-            if len(parts) >= 4 and parts[0].endswith("%") and not line.startswith("#"):
-                dso = parts[1]
-                if dso.endswith(".cwasm"):
-                    dso = "plugin (compiled wasm)"
-                rows.append({"percent": float(parts[0].rstrip("%")), "where": dso, "symbol": " ".join(parts[3:])})
-        results[contender] = rows[:15]
     return results
+
+
+def perf_top(data: Path) -> list[dict]:
+    """The heaviest symbols of a `perf record` file (over 1% of the samples)."""
+    report = subprocess.run(
+        ["perf", "report", "-i", str(data), "--stdio", "--no-children", "--sort", "dso,sym",
+         "--percent-limit", "1", "-g", "none"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    rows = []
+    for line in report.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[0].endswith("%") and not line.startswith("#"):
+            dso = parts[1]
+            if dso.endswith(".cwasm"):
+                dso = "plugin (compiled wasm)"
+            rows.append({"percent": float(parts[0].rstrip("%")), "where": dso, "symbol": " ".join(parts[3:])})
+    return rows[:15]
 
 
 # ---- 3: cold start ----------------------------------------------------------
@@ -222,13 +228,20 @@ def temporal(total: int, rounds: int) -> dict:
     with harness.DevServer() as server:
         workflows = Workflows(server)
         try:
-            for name, plugin in [("host_rust", harness.PLUGINS), ("host_python", harness.PLUGINS / "python")]:
+            contenders = [
+                ("host_rust", harness.PLUGINS, ()),
+                ("host_rust_no_gzip", harness.PLUGINS, ("--grpc-compression", "none")),
+                ("host_python", harness.PLUGINS / "python", ()),
+            ]
+            for name, plugin, flags in contenders:
                 queue = f"bench-{name}-{uuid.uuid4().hex[:6]}"
-                log(f"temporal: {total} activities through `host run` with the {name.split('_')[1]} plugin ...")
+                log(f"temporal: {total} activities through `host run {' '.join(flags)}` with {plugin.name}/say_hello.wasm ...")
                 with tempfile.TemporaryDirectory() as plugins:
                     Path(plugins, "say_hello.wasm").write_bytes((plugin / "say_hello.wasm").read_bytes())
-                    with harness.Host(server.address, queue, Path(plugins)) as host:
+                    with harness.Host(server.address, queue, Path(plugins), *flags) as host:
                         results[name] = serve_load(workflows, [host.proc.pid], queue, total, rounds)
+                        if name == "host_rust":
+                            results["profile_host_rust"] = profile_worker(workflows, host.proc.pid, queue, total)
             queue = f"bench-python-sdk-{uuid.uuid4().hex[:6]}"
             log(f"temporal: {total} activities through a native Python SDK worker ...")
             worker = subprocess.Popen(
@@ -240,13 +253,33 @@ def temporal(total: int, rounds: int) -> dict:
             finally:
                 harness.stop_process(worker)
 
-            results["scale_out"] = scale_out(server, workflows, rounds)
+            results["scale_out"] = scale_out(server, workflows, rounds, total=max(100, total // 8))
 
-            log("memory: 1,000 executions in flight, each sleeping one second ...")
+            log("memory: 1,000 executions in flight, each sleeping ten seconds ...")
             results["memory"] = memory(server, workflows)
         finally:
             workflows.stop()
     return results
+
+
+def profile_worker(workflows: Workflows, pid: int, queue: str, total: int) -> list[dict] | dict:
+    """`perf record` on a running `host run` while it serves one more round:
+    where a worker's CPU goes per activity, beside the WASM execution."""
+    data = OUT / "host_run_rust.perf.data"
+    log(f"profile: perf record on `host run` over {total} activities ...")
+    try:
+        perf = subprocess.Popen(
+            ["perf", "record", "-F", "999", "-g", "-p", str(pid), "-o", str(data)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)
+        asyncio.run(workflows.run("say_hello_activity", ["World"], queue, total // 100, 100))
+        perf.send_signal(signal.SIGINT)
+        perf.wait(timeout=60)
+        return perf_top(data)
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
+        log(f"  no profile: {e}")
+        return {"unavailable": str(e)}
 
 
 def scale_out(server: harness.DevServer, workflows: Workflows, rounds: int, total: int = 500, burn_ms: int = 20) -> dict:
@@ -270,29 +303,43 @@ def scale_out(server: harness.DevServer, workflows: Workflows, rounds: int, tota
     return results
 
 
-def memory(server: harness.DevServer, workflows: Workflows) -> dict:
+def memory(server: harness.DevServer, workflows: Workflows, sleep_ms: int = 10_000) -> dict:
+    """1,000 executions of `sleep` at once. Each sleeps 10 s, not 1 s: the dev
+    server and the workflow worker dispatch about 200 activities per second
+    here, so with shorter sleeps the first would end before the last began.
+    The peak in flight is counted from the host's own start/complete log."""
     with tempfile.TemporaryDirectory() as plugins:
         Path(plugins, "misbehave.wasm").write_bytes((harness.TEST_PLUGINS / "misbehave.wasm").read_bytes())
         queue = f"bench-memory-{uuid.uuid4().hex[:6]}"
         with harness.Host(
-            server.address, queue, Path(plugins), "--max-concurrent-activities", "1000"
+            server.address, queue, Path(plugins), "--max-concurrent-activities", "1000",
+            env={"RUST_LOG": "info,activity_host::worker=debug"},
         ) as host:
             idle = rss_bytes(host.proc.pid)
-            peak_in_flight = 0
+            peak_rss = 0
             done = {}
 
             async def load() -> None:
-                done["seconds"] = await workflows.run("sleep", [1000], queue, 10, 100)
+                done["seconds"] = await workflows.run("sleep", [sleep_ms], queue, 10, 100)
 
             runner = __import__("threading").Thread(target=lambda: asyncio.run(load()))
             runner.start()
             while runner.is_alive():
-                peak_in_flight = max(peak_in_flight, rss_bytes(host.proc.pid))
+                peak_rss = max(peak_rss, rss_bytes(host.proc.pid))
                 time.sleep(0.05)
+            in_flight = peak_in_flight = 0
+            for line in host.log.splitlines():
+                if "activity started" in line:
+                    in_flight += 1
+                    peak_in_flight = max(peak_in_flight, in_flight)
+                elif any(end in line for end in ("activity completed", "activity failed", "activity cancelled")):
+                    in_flight -= 1
             return {
-                "in_flight": 1000,
+                "executions": 1000,
+                "sleep_ms": sleep_ms,
+                "peak_in_flight": peak_in_flight,
                 "idle_rss_mib": idle / 2**20,
-                "peak_rss_mib": max(peak_in_flight, rss_bytes(host.proc.pid, "VmHWM")) / 2**20,
+                "peak_rss_mib": max(peak_rss, rss_bytes(host.proc.pid, "VmHWM")) / 2**20,
                 "seconds": done.get("seconds"),
             }
 

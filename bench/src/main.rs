@@ -27,6 +27,11 @@ use hdrhistogram::Histogram;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+/// The allocator the `host` binary ships with, so that the host's figures are
+/// the shipped host's (every contender in this process shares it).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn argument() -> Payload {
     Payload::from_json_arg("\"World\"").unwrap()
 }
@@ -208,7 +213,8 @@ fn naive_contender(path: &Path, iterations: usize, duration: Duration) -> anyhow
             (engine.clone(), linker.clone(), component.clone(), grants.clone(), limits.clone());
         async move {
             let request = Request::local("say_hello_activity", vec![argument()]);
-            let origin = Origin { plugin: "naive".into(), activity_type: "say_hello_activity".into(), activity_id: "1".into() };
+            let origin =
+                Origin { plugin: "naive".into(), activity_type: "say_hello_activity".into(), activity_id: "1".into() };
             let context = ExecutionContext { info: request.info, heartbeat: request.heartbeat, cancel: request.cancel };
             let deadline = Instant::now() + Duration::from_secs(60);
             let mut store =
@@ -278,7 +284,8 @@ fn main() -> anyhow::Result<()> {
     let extism_plugin = repo.join("target/wasm32-unknown-unknown/plugin/extism_say_hello.wasm");
 
     let setup = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let options = EngineOptions { max_instances: 64, cache_dir: Some(repo.join("target/cache")), ..EngineOptions::default() };
+    let options =
+        EngineOptions { max_instances: 64, cache_dir: Some(repo.join("target/cache")), ..EngineOptions::default() };
     let runtime = Runtime::new(&options, Limits::default())?;
     let mut results = serde_json::Map::new();
     let mut run = |name: &str, f: &mut dyn FnMut() -> anyhow::Result<serde_json::Value>| -> anyhow::Result<()> {
