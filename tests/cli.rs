@@ -183,6 +183,16 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn an_unknown_grpc_compression_is_refused_before_connecting() {
+    let dir = examples_dir();
+    let out = host(&["run", "--task-queue", "q", "--grpc-compression", "zstd"], dir.path());
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("invalid value 'zstd' for '--grpc-compression"), "{err}");
+    assert!(err.contains("[possible values: gzip, none]"), "{err}");
+}
+
+#[test]
 fn list_shows_names_kinds_files_and_refusals() {
     let dir = examples_dir();
     dir.write("broken.wasm", b"garbage");

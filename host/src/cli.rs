@@ -16,10 +16,12 @@ use activity_host::payload::PayloadLimits;
 use activity_host::registry::{Registry, dynamic_name};
 use activity_host::watch;
 use activity_host::worker::connection::default_identity;
-use activity_host::worker::{self, Compression, ConnectionSettings, TlsSettings, WorkerOptions};
+use activity_host::worker::{self, ConnectionSettings, TlsSettings, WorkerOptions};
 use activity_host::{Limits, Outcome, Payload, Plugin, Request, Runtime};
 use bytesize::ByteSize;
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, Parser, Subcommand};
+use temporalio_client::GrpcCompression;
 use tracing_subscriber::EnvFilter;
 
 pub const EXIT_OK: u8 = 0;
@@ -139,12 +141,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "KEY", env = "TEMPORAL_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
     /// Compress gRPC messages to and from the server (`none` trades bandwidth for CPU).
-    #[arg(long, value_name = "ALGORITHM", env = "TEMPORAL_GRPC_COMPRESSION", value_enum, default_value_t = Compression::Gzip)]
-    pub grpc_compression: Compression,
+    #[arg(long, value_name = "ALGORITHM", env = "TEMPORAL_GRPC_COMPRESSION", default_value = "gzip", value_parser = grpc_compression())]
+    pub grpc_compression: GrpcCompression,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
     pub cache: CacheArgs,
+}
+
+/// `--grpc-compression`'s values, as the client library's own type.
+fn grpc_compression() -> impl clap::builder::TypedValueParser<Value = GrpcCompression> {
+    PossibleValuesParser::new(["gzip", "none"])
+        .map(|value| if value == "none" { GrpcCompression::None } else { GrpcCompression::Gzip })
 }
 
 #[derive(Debug, Args)]

@@ -36,7 +36,7 @@ use crate::catalog::Catalog;
 use crate::execute::Request;
 use crate::failure::{Outcome, kind};
 use crate::payload::Payload;
-pub use connection::{Compression, ConnectionSettings, TlsSettings};
+pub use connection::{ConnectionSettings, TlsSettings};
 
 /// Least time an execution gets when the schedule-to-close deadline seems
 /// already past (the server's clock and ours disagree).
