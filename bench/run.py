@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -303,7 +304,7 @@ def scale_out(server: harness.DevServer, workflows: Workflows, rounds: int, tota
     return results
 
 
-def memory(server: harness.DevServer, workflows: Workflows, sleep_ms: int = 10_000) -> dict:
+def memory(server: harness.DevServer, workflows: Workflows, sleep_ms: int = 10_000, count: int = 10, per_workflow: int = 100) -> dict:
     """1,000 executions of `sleep` at once. Each sleeps 10 s, not 1 s: the dev
     server and the workflow worker dispatch about 200 activities per second
     here, so with shorter sleeps the first would end before the last began.
@@ -320,9 +321,9 @@ def memory(server: harness.DevServer, workflows: Workflows, sleep_ms: int = 10_0
             done = {}
 
             async def load() -> None:
-                done["seconds"] = await workflows.run("sleep", [sleep_ms], queue, 10, 100)
+                done["seconds"] = await workflows.run("sleep", [sleep_ms], queue, count, per_workflow)
 
-            runner = __import__("threading").Thread(target=lambda: asyncio.run(load()))
+            runner = threading.Thread(target=lambda: asyncio.run(load()))
             runner.start()
             while runner.is_alive():
                 peak_rss = max(peak_rss, rss_bytes(host.proc.pid))
@@ -335,7 +336,7 @@ def memory(server: harness.DevServer, workflows: Workflows, sleep_ms: int = 10_0
                 elif any(end in line for end in ("activity completed", "activity failed", "activity cancelled")):
                     in_flight -= 1
             return {
-                "executions": 1000,
+                "executions": count * per_workflow,
                 "sleep_ms": sleep_ms,
                 "peak_in_flight": peak_in_flight,
                 "idle_rss_mib": idle / 2**20,
