@@ -207,18 +207,28 @@ fn naive_contender(path: &Path, iterations: usize, duration: Duration) -> anyhow
     let component =
         wasmtime::component::Component::from_file(&engine, path).map_err(anyhow::Error::from).context("compile")?;
     let grants = Arc::new(Grants::default());
+    let services = activity_host::Services::new(&Default::default())?;
     let limits = Limits::default();
     Ok(measure_async(iterations, duration, move || {
-        let (engine, linker, component, grants, limits) =
-            (engine.clone(), linker.clone(), component.clone(), grants.clone(), limits.clone());
+        let (engine, linker, component, grants, services, limits) =
+            (engine.clone(), linker.clone(), component.clone(), grants.clone(), services.clone(), limits.clone());
         async move {
             let request = Request::local("say_hello_activity", vec![argument()]);
             let origin =
                 Origin { plugin: "naive".into(), activity_type: "say_hello_activity".into(), activity_id: "1".into() };
             let context = ExecutionContext { info: request.info, heartbeat: request.heartbeat, cancel: request.cancel };
             let deadline = Instant::now() + Duration::from_secs(60);
-            let mut store =
-                Sandbox::store(&engine, &grants, &limits, origin, context, deadline, CancellationToken::new()).unwrap();
+            let mut store = Sandbox::store(
+                &engine,
+                &grants,
+                &services,
+                &limits,
+                origin,
+                context,
+                deadline,
+                CancellationToken::new(),
+            )
+            .unwrap();
             let plugin = PluginBindings::instantiate_async(&mut store, &component, &linker).await.unwrap();
             let result = plugin
                 .activity_host_plugin_activities()

@@ -12,12 +12,13 @@ use std::time::Duration;
 use activity_host::cache::Source;
 use activity_host::catalog::Catalog;
 use activity_host::engine::EngineOptions;
+use activity_host::outbound_http::HttpClientOptions;
 use activity_host::payload::PayloadLimits;
 use activity_host::registry::{Registry, dynamic_name};
 use activity_host::watch;
 use activity_host::worker::connection::default_identity;
 use activity_host::worker::{self, ConnectionSettings, TlsSettings, WorkerOptions};
-use activity_host::{Limits, Outcome, Payload, Plugin, Request, Runtime};
+use activity_host::{Limits, Outcome, Payload, Plugin, Request, Runtime, ServiceOptions, Services};
 use bytesize::ByteSize;
 use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, Parser, Subcommand};
@@ -66,6 +67,8 @@ pub enum Command {
         limits: LimitArgs,
         #[command(flatten)]
         cache: CacheArgs,
+        #[command(flatten)]
+        services: ServiceArgs,
         /// After Ctrl-C asks the activity to stop, how long it may take before
         /// it is interrupted.
         #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
@@ -147,6 +150,8 @@ pub struct RunArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub cache: CacheArgs,
+    #[command(flatten)]
+    pub services: ServiceArgs,
 }
 
 /// `--grpc-compression`'s values, as the client library's own type.
@@ -177,6 +182,21 @@ pub struct CacheArgs {
 impl CacheArgs {
     fn dir(&self) -> Option<PathBuf> {
         (!self.no_cache).then(|| self.cache_dir.clone().unwrap_or_else(activity_host::cache::Cache::default_dir))
+    }
+}
+
+/// What the host provides plugins within their grants.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Outbound connections (host-wide; a plugin's manifest grants what it may reach)")]
+pub struct ServiceArgs {
+    /// Extra CA certificates (PEM) that plugins' HTTPS requests trust, beside the system's roots.
+    #[arg(long, value_name = "FILE", env = "ACTIVITY_HOST_HTTP_CA_FILE")]
+    pub http_ca_file: Option<PathBuf>,
+}
+
+impl ServiceArgs {
+    fn options(&self) -> ServiceOptions {
+        ServiceOptions { http: HttpClientOptions { ca_file: self.http_ca_file.clone() } }
     }
 }
 
@@ -263,11 +283,12 @@ pub fn init_logging(command: &Command) {
 pub async fn run(command: Command) -> u8 {
     match command {
         Command::Run(args) => serve(*args).await,
-        Command::Call { name, args, plugins, limits, cache, cancel_grace } => {
-            call(name, args, plugins.dir, limits.limits(), cache.dir(), cancel_grace).await
+        Command::Call { name, args, plugins, limits, cache, services, cancel_grace } => {
+            let local = Local { limits: limits.limits(), cache_dir: cache.dir(), services: services.options() };
+            call(name, args, plugins.dir, local, cancel_grace).await
         }
-        Command::List { plugins, limits, cache } => list(plugins.dir, limits.limits(), cache.dir()).await,
-        Command::Check { files, limits, cache } => check(files, limits.limits(), cache.dir()).await,
+        Command::List { plugins, limits, cache } => list(plugins.dir, Local::new(limits, cache)).await,
+        Command::Check { files, limits, cache } => check(files, Local::new(limits, cache)).await,
     }
 }
 
@@ -299,7 +320,7 @@ async fn serve(args: RunArgs) -> u8 {
         cache_dir: args.cache.dir(),
         ..EngineOptions::default()
     };
-    let runtime = match runtime(engine, args.limits.limits()) {
+    let runtime = match runtime(engine, args.limits.limits(), &args.services.options()) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -343,12 +364,26 @@ async fn shutdown_signal() {
     });
 }
 
-fn local_runtime(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Arc<Runtime>, u8> {
-    runtime(EngineOptions { max_instances: 16, cache_dir, ..EngineOptions::default() }, limits)
+/// What `call`, `list` and `check` run with.
+struct Local {
+    limits: Limits,
+    cache_dir: Option<PathBuf>,
+    services: ServiceOptions,
+}
+
+impl Local {
+    fn new(limits: LimitArgs, cache: CacheArgs) -> Local {
+        Local { limits: limits.limits(), cache_dir: cache.dir(), services: ServiceOptions::default() }
+    }
+}
+
+fn local_runtime(local: Local) -> Result<Arc<Runtime>, u8> {
+    let options = EngineOptions { max_instances: 16, cache_dir: local.cache_dir, ..EngineOptions::default() };
+    runtime(options, local.limits, &local.services)
 }
 
 /// The WebAssembly runtime, or exit 2 with the reason.
-fn runtime(options: EngineOptions, limits: Limits) -> Result<Arc<Runtime>, u8> {
+fn runtime(options: EngineOptions, limits: Limits, services: &ServiceOptions) -> Result<Arc<Runtime>, u8> {
     if !(64 << 10..=activity_host::manifest::MAX_STACK_CEILING).contains(&limits.max_stack) {
         eprintln!(
             "error: --max-stack must be between 64 KiB and {} MiB",
@@ -356,7 +391,11 @@ fn runtime(options: EngineOptions, limits: Limits) -> Result<Arc<Runtime>, u8> {
         );
         return Err(EXIT_USAGE);
     }
-    Runtime::new(&options, limits).map_err(|e| {
+    let services = Services::new(services).map_err(|e| {
+        eprintln!("error: {e:#}");
+        EXIT_USAGE
+    })?;
+    Runtime::with_services(&options, limits, services).map_err(|e| {
         eprintln!("error: {e:#}");
         EXIT_USAGE
     })
@@ -371,24 +410,13 @@ async fn load_dir(runtime: &Arc<Runtime>, dir: &std::path::Path) -> Result<Regis
 
 /// A local runtime and the directory's plugins, for `call` and `list`; an
 /// exit code (the reason already printed) when either cannot be had.
-async fn local_registry(
-    dir: &std::path::Path,
-    limits: Limits,
-    cache_dir: Option<PathBuf>,
-) -> Result<(Arc<Runtime>, Registry), u8> {
-    let runtime = local_runtime(limits, cache_dir)?;
+async fn local_registry(dir: &std::path::Path, local: Local) -> Result<(Arc<Runtime>, Registry), u8> {
+    let runtime = local_runtime(local)?;
     let registry = load_dir(&runtime, dir).await?;
     Ok((runtime, registry))
 }
 
-async fn call(
-    name: String,
-    args: Vec<String>,
-    dir: PathBuf,
-    limits: Limits,
-    cache_dir: Option<PathBuf>,
-    cancel_grace: Duration,
-) -> u8 {
+async fn call(name: String, args: Vec<String>, dir: PathBuf, local: Local, cancel_grace: Duration) -> u8 {
     let mut payloads = Vec::with_capacity(args.len());
     for (i, arg) in args.iter().enumerate() {
         match Payload::from_json_arg(arg) {
@@ -399,9 +427,9 @@ async fn call(
             }
         }
     }
-    let timeout = limits.timeout;
+    let timeout = local.limits.timeout;
     // The runtime outlives the executions: it drives their deadlines.
-    let (_runtime, registry) = match local_registry(&dir, limits, cache_dir).await {
+    let (_runtime, registry) = match local_registry(&dir, local).await {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -436,9 +464,9 @@ async fn call(
     }
 }
 
-async fn list(dir: PathBuf, limits: Limits, cache_dir: Option<PathBuf>) -> u8 {
+async fn list(dir: PathBuf, local: Local) -> u8 {
     // The runtime outlives the executions: it drives their deadlines.
-    let (_runtime, registry) = match local_registry(&dir, limits, cache_dir).await {
+    let (_runtime, registry) = match local_registry(&dir, local).await {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -481,8 +509,8 @@ fn print_sandbox(plugin: &Plugin) {
     println!("  limits: {}", plugin.limits());
 }
 
-async fn check(files: Vec<PathBuf>, limits: Limits, cache_dir: Option<PathBuf>) -> u8 {
-    let runtime = match local_runtime(limits, cache_dir) {
+async fn check(files: Vec<PathBuf>, local: Local) -> u8 {
+    let runtime = match local_runtime(local) {
         Ok(r) => r,
         Err(code) => return code,
     };

@@ -130,6 +130,7 @@ impl Plugin {
         let mut store = Sandbox::store(
             self.pre().engine(),
             self.grants(),
+            self.services(),
             self.limits(),
             origin,
             context,

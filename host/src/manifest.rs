@@ -16,6 +16,7 @@
 //! inherit = ["TZ"]                                 # passed through from the host
 //!
 //! [http]                        # outbound wasi:http, to these hosts only
+//!                               # (a bare host: port 443 for https, 80 for http)
 //! allow = ["api.example.com", "127.0.0.1:8080",
 //!          { host = "pay.example.com", ports = [443], methods = ["POST"] }]
 //!
@@ -39,7 +40,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::sandbox::{DirGrant, Grants, HttpRule, Limits};
+use crate::outbound_http::parse_rule;
+use crate::sandbox::{DirGrant, Grants, Limits};
 
 /// Largest WebAssembly stack a manifest may ask for.
 pub const MAX_STACK_CEILING: usize = 64 << 20;
@@ -205,10 +207,16 @@ pub fn parse(file: &Path, text: &str, defaults: &Limits) -> Result<(Grants, Limi
         }
     }
 
+    let mut http = Vec::new();
     for (i, entry) in manifest.http.allow.into_iter().enumerate() {
         let key = format!("http.allow[{i}]");
-        grants.http.push(http_rule(entry).map_err(|r| error(&key, r))?);
+        let rule = match entry {
+            HttpEntry::Host(host) => parse_rule(host, Vec::new(), Vec::new()),
+            HttpEntry::Rule(r) => parse_rule(r.host, r.ports, r.methods),
+        };
+        http.push(rule.map_err(|r| error(&key, r))?);
     }
+    grants.http = http.into();
 
     for (i, target) in manifest.tcp.connect.into_iter().enumerate() {
         let key = format!("tcp.connect[{i}]");
@@ -281,34 +289,6 @@ fn check_env_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn http_rule(entry: HttpEntry) -> Result<HttpRule, String> {
-    let (host, ports, methods) = match entry {
-        HttpEntry::Host(text) => match text.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(']') || text.starts_with('[') => {
-                let port: u16 = port.parse().map_err(|_| format!("{text:?}: {port:?} is not a port"))?;
-                (host.to_string(), vec![port], Vec::new())
-            }
-            _ => (text, Vec::new(), Vec::new()),
-        },
-        HttpEntry::Rule(rule) => (rule.host, rule.ports, rule.methods),
-    };
-    let host = host.trim().to_ascii_lowercase();
-    if host.is_empty() || host.contains('/') || host.contains("://") {
-        return Err(format!("{host:?} is not a host name: write \"api.example.com\", without scheme or path"));
-    }
-    if ports.contains(&0) {
-        return Err("port 0 is not a port".into());
-    }
-    let methods = methods
-        .into_iter()
-        .map(|m| {
-            http::Method::from_bytes(m.to_ascii_uppercase().as_bytes())
-                .map_err(|_| format!("{m:?} is not an HTTP method"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpRule { host, ports, methods })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,8 +336,8 @@ mod tests {
         let (grants, limits) = parse_str(&text).unwrap();
         assert_eq!(grants.dirs, [DirGrant { host: dir, guest: "/data".into(), write: true }]);
         assert_eq!(grants.env, [("API_URL".to_string(), "https://api.example.com".to_string())]);
-        assert_eq!(grants.http[0], HttpRule { host: "api.example.com".into(), ports: vec![], methods: vec![] });
-        assert_eq!(grants.http[1], HttpRule { host: "127.0.0.1".into(), ports: vec![8080], methods: vec![] });
+        assert_eq!(grants.http[0].to_string(), "http api.example.com");
+        assert_eq!(grants.http[1].to_string(), "http 127.0.0.1:8080");
         assert_eq!(grants.http[2].methods, [http::Method::POST]);
         assert_eq!(grants.tcp, ["127.0.0.1:5432".parse::<SocketAddr>().unwrap()]);
         assert!(!grants.name_lookup);

@@ -19,6 +19,7 @@ use crate::cache::{Cache, Source};
 use crate::execute::{Call, Request, Returned};
 use crate::failure::Outcome;
 use crate::sandbox::{Grants, Limits, Sandbox};
+use crate::services::Services;
 
 /// The interface every plugin exports, as the linker names it.
 pub const ACTIVITIES_EXPORT: &str = "activity-host:plugin/activities@0.1.0";
@@ -36,6 +37,7 @@ pub struct Plugin {
     pre: PluginPre<Sandbox>,
     definitions: Vec<ActivityDefinition>,
     grants: Arc<Grants>,
+    services: Services,
     limits: Limits,
     load_time: Duration,
     source: Source,
@@ -80,6 +82,7 @@ impl Plugin {
         cache: Option<Arc<Cache>>,
         path: &Path,
         grants: Arc<Grants>,
+        services: Services,
         limits: Limits,
     ) -> Result<Plugin, LoadError> {
         let started = Instant::now();
@@ -112,6 +115,7 @@ impl Plugin {
             pre,
             definitions: Vec::new(),
             grants,
+            services,
             limits,
             load_time: Duration::ZERO,
             source,
@@ -162,6 +166,11 @@ impl Plugin {
     /// What the plugin's manifest grants it.
     pub fn grants(&self) -> &Arc<Grants> {
         &self.grants
+    }
+
+    /// The host's services its executions use (within its grants).
+    pub fn services(&self) -> &Services {
+        &self.services
     }
 
     /// Its effective limits: the host's, as its manifest changed them.

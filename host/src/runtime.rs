@@ -15,6 +15,7 @@ use crate::manifest;
 use crate::plugin::{LoadError, Plugin};
 use crate::registry::{Registry, log_changes};
 use crate::sandbox::{Limits, Sandbox};
+use crate::services::{ServiceOptions, Services};
 
 /// An engine and the linker for it.
 pub struct EngineSet {
@@ -27,6 +28,7 @@ pub struct EngineSet {
 pub struct Runtime {
     options: EngineOptions,
     limits: Limits,
+    services: Services,
     cache: Option<Arc<Cache>>,
     default: Arc<EngineSet>,
     /// Engines for plugins whose manifest asks for another stack size or for fuel.
@@ -48,6 +50,12 @@ impl Runtime {
     /// Builds the engine and linker and starts the epoch clock. `limits` are
     /// the host-wide defaults every plugin gets unless its manifest says otherwise.
     pub fn new(options: &EngineOptions, limits: Limits) -> anyhow::Result<Arc<Runtime>> {
+        Runtime::with_services(options, limits, Services::new(&ServiceOptions::default())?)
+    }
+
+    /// As [`Runtime::new`], with the host's services (an HTTP client with
+    /// the operator's CA file, say) configured by the caller.
+    pub fn with_services(options: &EngineOptions, limits: Limits, services: Services) -> anyhow::Result<Arc<Runtime>> {
         let default = engine_set(options, key(&limits))?;
         let cache = match &options.cache_dir {
             Some(dir) => match Cache::open(dir) {
@@ -59,7 +67,7 @@ impl Runtime {
             },
             None => None,
         };
-        Ok(Arc::new(Runtime { options: options.clone(), limits, cache, default, others: Mutex::default() }))
+        Ok(Arc::new(Runtime { options: options.clone(), limits, services, cache, default, others: Mutex::default() }))
     }
 
     /// The engine of plugins with the host-wide limits.
@@ -69,6 +77,10 @@ impl Runtime {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
     }
 
     pub fn allocation(&self) -> Allocation {
@@ -95,7 +107,8 @@ impl Runtime {
     pub async fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
         let (grants, limits) = manifest::load(path, &self.limits).map_err(|e| LoadError::Manifest(e.to_string()))?;
         let set = self.engine_for(&limits)?;
-        Plugin::load(&set.engine, &set.linker, self.cache.clone(), path, Arc::new(grants), limits).await
+        let services = self.services.clone();
+        Plugin::load(&set.engine, &set.linker, self.cache.clone(), path, Arc::new(grants), services, limits).await
     }
 
     /// Loads several files at once (compilation runs on blocking threads) and

@@ -18,12 +18,14 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{context, types};
 use crate::failure::{Failure, kind};
+use crate::outbound_http::{HttpPolicy, HttpRule};
 use crate::output::{Capture, Origin, Stream};
 use crate::payload::{Payload, PayloadLimits};
+use crate::services::Services;
 
 /// Resource limits of one execution.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,37 +94,12 @@ pub struct DirGrant {
     pub write: bool,
 }
 
-/// A host (with, optionally, the only ports and methods allowed) that
-/// outbound HTTP may reach. `*.example.com` matches every subdomain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpRule {
-    pub host: String,
-    pub ports: Vec<u16>,
-    pub methods: Vec<http::Method>,
-}
-
-impl HttpRule {
-    fn allows(&self, host: &str, port: u16, method: &http::Method) -> bool {
-        let host_ok = match self.host.strip_prefix("*.") {
-            Some(domain) => {
-                host.len() > domain.len() + 1 && host.ends_with(domain) && {
-                    host.as_bytes()[host.len() - domain.len() - 1] == b'.'
-                }
-            }
-            None => host == self.host,
-        };
-        host_ok && (self.ports.is_empty() || self.ports.contains(&port)) && {
-            self.methods.is_empty() || self.methods.contains(method)
-        }
-    }
-}
-
 /// What a plugin may reach beyond its own instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
     pub dirs: Vec<DirGrant>,
     pub env: Vec<(String, String)>,
-    pub http: Vec<HttpRule>,
+    pub http: Arc<[HttpRule]>,
     /// Addresses TCP connections may go to (names resolved at load).
     pub tcp: Vec<SocketAddr>,
     /// The `tcp.connect` entries as written, for display.
@@ -145,18 +122,8 @@ impl fmt::Display for Grants {
         if !self.env.is_empty() {
             parts.push(format!("env {}", self.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ")));
         }
-        for r in &self.http {
-            let ports = if r.ports.is_empty() {
-                String::new()
-            } else {
-                format!(":{}", r.ports.iter().map(u16::to_string).collect::<Vec<_>>().join("|"))
-            };
-            let methods = if r.methods.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", r.methods.iter().map(http::Method::as_str).collect::<Vec<_>>().join("|"))
-            };
-            parts.push(format!("http {}{ports}{methods}", r.host));
+        for r in self.http.iter() {
+            parts.push(r.to_string());
         }
         for t in &self.tcp_targets {
             parts.push(format!("tcp {t}"));
@@ -205,9 +172,12 @@ pub struct Sandbox {
 impl Sandbox {
     /// A store for one execution, interrupted at `deadline` or when
     /// `interrupt` fires, and yielding to tokio at every epoch tick.
+    // Each is a separate input of one execution; a struct would only move the list.
+    #[allow(clippy::too_many_arguments)]
     pub fn store(
         engine: &wasmtime::Engine,
         grants: &Arc<Grants>,
+        services: &Services,
         limits: &Limits,
         origin: Origin,
         context: ExecutionContext,
@@ -229,6 +199,7 @@ impl Sandbox {
         }
         if !grants.tcp.is_empty() {
             let allowed = grants.tcp.clone();
+            let origin = origin.clone();
             wasi.allow_tcp(true).allow_ip_name_lookup(grants.name_lookup).socket_addr_check(move |addr, usage| {
                 let ok = match usage {
                     SocketAddrUse::TcpConnect => allowed.contains(&addr),
@@ -236,13 +207,16 @@ impl Sandbox {
                     SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
                     _ => false,
                 };
+                if !ok {
+                    refused_socket(&origin, addr, usage);
+                }
                 Box::pin(async move { ok })
             });
         }
         let sandbox = Sandbox {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            http_policy: HttpPolicy { grants: grants.clone(), origin },
+            http_policy: HttpPolicy::new(grants.http.clone(), services.http.clone(), origin, deadline),
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(limits.memory),
             context,
@@ -282,61 +256,18 @@ impl WasiHttpView for Sandbox {
     }
 }
 
-/// Outbound HTTP: requests to hosts the manifest lists go out (with bounded
-/// timeouts); every other request fails with `HTTP-request-denied`, an error
-/// the guest sees and can handle.
-struct HttpPolicy {
-    grants: Arc<Grants>,
-    origin: Origin,
-}
-
-/// Outbound HTTP timeouts: wasi-http's defaults are ten minutes each.
-const HTTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const HTTP_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(60);
-const HTTP_BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(60);
-
-type IoFuture = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;
-
-impl WasiHttpHooks for HttpPolicy {
-    fn send_request(
-        &mut self,
-        request: http::Request<wasmtime_wasi_http::WasiBody>,
-        options: Option<wasmtime_wasi_http::RequestOptions>,
-        _io: IoFuture,
-    ) -> Box<
-        dyn Future<Output = wasmtime_wasi_http::Result<(http::Response<wasmtime_wasi_http::WasiBody>, IoFuture)>>
-            + Send,
-    > {
-        let uri = request.uri();
-        let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let allowed = self.grants.http.iter().any(|r| r.allows(&host, port, request.method()));
-        let o = &self.origin;
-        if !allowed {
-            tracing::warn!(
-                target: "plugin", plugin = &*o.plugin, activity = &*o.activity_type, activity_id = &*o.activity_id,
-                method = %request.method(), uri = %request.uri(), "outbound HTTP request refused: not granted"
-            );
-            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
-        }
-        tracing::debug!(
-            target: "plugin", plugin = &*o.plugin, activity = &*o.activity_type,
-            method = %request.method(), uri = %request.uri(), "outbound HTTP request"
-        );
-        let mut options = options.unwrap_or_default();
-        options.connect_timeout =
-            Some(options.connect_timeout.unwrap_or(HTTP_CONNECT_TIMEOUT).min(HTTP_CONNECT_TIMEOUT));
-        options.first_byte_timeout =
-            Some(options.first_byte_timeout.unwrap_or(HTTP_FIRST_BYTE_TIMEOUT).min(HTTP_FIRST_BYTE_TIMEOUT));
-        options.between_bytes_timeout =
-            Some(options.between_bytes_timeout.unwrap_or(HTTP_BETWEEN_BYTES_TIMEOUT).min(HTTP_BETWEEN_BYTES_TIMEOUT));
-        Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
-        })
-    }
+/// The host's log line for a socket the grant does not allow, in the same
+/// form as a refused HTTP request's: the guest only sees "permission denied".
+fn refused_socket(o: &Origin, addr: std::net::SocketAddr, usage: SocketAddrUse) {
+    let what = match usage {
+        SocketAddrUse::TcpConnect => "outbound TCP connection",
+        SocketAddrUse::TcpBind | SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => "listening TCP socket",
+        _ => "UDP socket",
+    };
+    tracing::info!(
+        target: "plugin", plugin = &*o.plugin, activity = &*o.activity_type, activity_id = &*o.activity_id,
+        address = %addr, "{what} refused: not granted"
+    );
 }
 
 impl types::Host for Sandbox {}
@@ -401,29 +332,5 @@ impl ResourceLimiter for MemoryLimiter {
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn http_rules_match_host_port_and_method() {
-        let rule = |host: &str, ports: &[u16], methods: &[http::Method]| HttpRule {
-            host: host.into(),
-            ports: ports.to_vec(),
-            methods: methods.to_vec(),
-        };
-        let get = http::Method::GET;
-        assert!(rule("api.example.com", &[], &[]).allows("api.example.com", 443, &get));
-        assert!(!rule("api.example.com", &[], &[]).allows("evil.com", 443, &get));
-        assert!(!rule("api.example.com", &[], &[]).allows("api.example.com.evil.com", 443, &get));
-        assert!(rule("127.0.0.1", &[8080], &[]).allows("127.0.0.1", 8080, &get));
-        assert!(!rule("127.0.0.1", &[8080], &[]).allows("127.0.0.1", 8081, &get));
-        assert!(!rule("pay.example.com", &[], &[http::Method::POST]).allows("pay.example.com", 443, &get));
-        assert!(rule("*.example.com", &[], &[]).allows("a.b.example.com", 443, &get));
-        assert!(!rule("*.example.com", &[], &[]).allows("example.com", 443, &get));
-        assert!(!rule("*.example.com", &[], &[]).allows("badexample.com", 443, &get));
     }
 }

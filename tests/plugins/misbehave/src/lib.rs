@@ -281,6 +281,45 @@ fn http_get(authority: String, path: String) -> Result<String, ApplicationError>
     Ok(format!("{status} {}", String::from_utf8_lossy(&bytes)))
 }
 
+/// GETs an absolute `http://` or `https://` URL through wasi:http and
+/// returns "STATUS BODY"; the wasi:http error code, if any, as the failure.
+#[activity::defn]
+fn http_fetch(url: String) -> Result<String, ApplicationError> {
+    use wasip2::http::{outgoing_handler, types::*};
+    let fail = |what: &str| ApplicationError::new(what.to_string()).with_type("HttpError");
+    let (scheme, rest) = match url.split_once("://") {
+        Some(("https", rest)) => (Scheme::Https, rest),
+        Some(("http", rest)) => (Scheme::Http, rest),
+        _ => return Err(fail("not an http(s) URL")),
+    };
+    let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+    let request = OutgoingRequest::new(Fields::new());
+    request.set_scheme(Some(&scheme)).map_err(|_| fail("bad scheme"))?;
+    request.set_authority(Some(authority)).map_err(|_| fail("bad authority"))?;
+    request.set_path_with_query(Some(path)).map_err(|_| fail("bad path"))?;
+    let response = outgoing_handler::handle(request, None).map_err(|e| fail(&format!("{e:?}")))?;
+    response.subscribe().block();
+    let response = match response.get() {
+        Some(Ok(Ok(response))) => response,
+        Some(Ok(Err(e))) => return Err(fail(&format!("{e:?}"))),
+        _ => return Err(fail("no response")),
+    };
+    let status = response.status();
+    let body = response.consume().map_err(|_| fail("no body"))?;
+    let stream = body.stream().map_err(|_| fail("no body stream"))?;
+    let mut bytes = Vec::new();
+    loop {
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => bytes.extend(chunk),
+            Err(wasip2::io::streams::StreamError::Closed) => break,
+            Err(wasip2::io::streams::StreamError::LastOperationFailed(e)) => {
+                return Err(fail(&format!("reading the body failed: {}", e.to_debug_string())));
+            }
+        }
+    }
+    Ok(format!("{status} {}", String::from_utf8_lossy(&bytes)))
+}
+
 /// Returns `mib` MiB of raw bytes.
 #[activity::defn]
 fn big_result(mib: usize) -> activity::Bytes {
@@ -314,6 +353,7 @@ fn print_lots(mib: usize) -> usize {
 }
 
 activity::export!(
+    http_fetch,
     read_file,
     write_file,
     env,
