@@ -29,12 +29,16 @@
 //!   activity type no other activity registers; it takes `Vec<RawValue>` and
 //!   reads the requested type from [`info()`].
 //! - A panic fails the execution; the host reports the panic message.
+//! - [`http`] sends HTTP requests to the hosts the plugin's manifest grants
+//!   (cargo feature `http`, on by default).
 
 // The generated bindings and the macros name this crate `::activity`, also from inside it.
 extern crate self as activity;
 
 mod converter;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 mod info;
 
 pub use activity_macros::defn;
