@@ -8,15 +8,15 @@ HOST         := target/release/host
 EXAMPLES     := say_hello my_activity your_activity dynamic_greeting
 PY_EXAMPLES  := $(patsubst %,plugins/python/%.wasm,$(EXAMPLES))
 JS_EXAMPLES  := $(patsubst %,plugins/js/%.wasm,$(EXAMPLES))
-PY_SDK       := guest-sdk/python/build.py $(wildcard guest-sdk/python/temporalio/*.py) wit/activity.wit
-JS_SDK       := guest-sdk/js/build.mjs $(wildcard guest-sdk/js/src/*.ts) wit/activity.wit
+PY_SDK       := guest-sdk/python/build.py $(wildcard guest-sdk/python/temporalio/*.py guest-sdk/python/activity_host/*.py) $(wildcard wit/*.wit)
+JS_SDK       := guest-sdk/js/build.mjs $(wildcard guest-sdk/js/src/*.ts) $(wildcard wit/*.wit)
 JS_DEPS      := guest-sdk/js/node_modules/.installed
 TEST_PLUGINS := target/test-plugins
 VENV         := .venv
 PYTHON       := $(VENV)/bin/python
 RAW_VARIANTS := trap-definitions empty-name duplicate-names two-dynamic no-definitions many-names
 
-.PHONY: all run test build plugins rust-plugins python-plugins js-plugins plugin-py plugin-js \
+.PHONY: postgres all run test build plugins rust-plugins python-plugins js-plugins plugin-py plugin-js \
 	test-plugins rust-test-plugins wasm-target venv js-deps bench bench-deps clean
 
 all: build plugins
@@ -51,9 +51,10 @@ plugins/js/%.wasm: plugins/js/%.ts $(JS_SDK) | $(JS_DEPS)
 	node guest-sdk/js/build.mjs $< $@
 
 ## One Python activity module into a plugin: make plugin-py SRC=activities.py OUT=plugins/name.wasm
+## [REQUIREMENTS=requirements.txt] (pure-Python packages, bundled from pinned versions)
 plugin-py: venv
-	@test -n "$(SRC)" -a -n "$(OUT)" || { echo "usage: make plugin-py SRC=path/to/activities.py OUT=path/to/name.wasm"; exit 2; }
-	$(PYTHON) guest-sdk/python/build.py $(SRC) -o $(OUT)
+	@test -n "$(SRC)" -a -n "$(OUT)" || { echo "usage: make plugin-py SRC=path/to/activities.py OUT=path/to/name.wasm [REQUIREMENTS=requirements.txt]"; exit 2; }
+	$(PYTHON) guest-sdk/python/build.py $(SRC) -o $(OUT) $(if $(REQUIREMENTS),--requirements $(REQUIREMENTS))
 
 ## One JavaScript/TypeScript module into a plugin: make plugin-js SRC=activities.ts OUT=plugins/name.wasm
 plugin-js: $(JS_DEPS)
@@ -68,8 +69,16 @@ $(JS_DEPS): guest-sdk/js/package.json guest-sdk/js/package-lock.json
 	cd guest-sdk/js && npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
-## Plugins that misbehave on purpose, into target/test-plugins/.
-test-plugins: rust-test-plugins $(TEST_PLUGINS)/py_activities.wasm $(TEST_PLUGINS)/js_activities.wasm
+## Plugins that misbehave on purpose, and each language's outbound-HTTP
+## plugin, into target/test-plugins/.
+test-plugins: rust-test-plugins $(TEST_PLUGINS)/py_activities.wasm $(TEST_PLUGINS)/js_activities.wasm \
+	$(TEST_PLUGINS)/py_http.wasm $(TEST_PLUGINS)/js_http.wasm
+
+$(TEST_PLUGINS)/py_http.wasm: tests/plugins/python/py_http.py tests/plugins/python/py_http.requirements.txt $(PY_SDK) | venv
+	$(PYTHON) guest-sdk/python/build.py $< -o $@ --requirements tests/plugins/python/py_http.requirements.txt
+
+$(TEST_PLUGINS)/js_http.wasm: tests/plugins/js/js_http.ts $(JS_SDK) | $(JS_DEPS)
+	node guest-sdk/js/build.mjs $< $@
 
 $(TEST_PLUGINS)/py_activities.wasm: tests/plugins/python/py_activities.py $(PY_SDK) | venv
 	$(PYTHON) guest-sdk/python/build.py $< -o $@
@@ -78,14 +87,23 @@ $(TEST_PLUGINS)/js_activities.wasm: tests/plugins/js/js_activities.ts $(JS_SDK) 
 	node guest-sdk/js/build.mjs $< $@
 
 rust-test-plugins: wasm-target
-	$(CARGO) build --profile plugin --target $(WASM_TARGET) -p misbehave -p raw -p not_a_plugin
+	$(CARGO) build --profile plugin --target $(WASM_TARGET) -p misbehave -p raw -p not_a_plugin -p http_rust
 	@mkdir -p $(TEST_PLUGINS)
-	@cp $(PLUGIN_OUT)/misbehave.wasm $(PLUGIN_OUT)/raw.wasm $(PLUGIN_OUT)/not_a_plugin.wasm $(TEST_PLUGINS)/
+	@cp $(PLUGIN_OUT)/misbehave.wasm $(PLUGIN_OUT)/raw.wasm $(PLUGIN_OUT)/not_a_plugin.wasm $(PLUGIN_OUT)/http_rust.wasm $(TEST_PLUGINS)/
 	@for f in $(RAW_VARIANTS); do \
 		$(CARGO) build --quiet --profile plugin --target $(WASM_TARGET) -p raw --features $$f || exit 1; \
 		cp $(PLUGIN_OUT)/raw.wasm $(TEST_PLUGINS)/raw-$$f.wasm; \
 	done
 	@echo "built $(TEST_PLUGINS)/"
+
+## PostgreSQL's server binaries from the system's packages, for the tests'
+## own throw-away servers (tests/e2e/pgserver.py). The package's own cluster,
+## which the install starts, is stopped again: the tests start what they use.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		echo "installing PostgreSQL's server (apt-get install postgresql)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null && \
+		{ service postgresql stop >/dev/null 2>&1 || true; }; }
 
 ## A Python environment with the Temporal CLI (dev server) and the Python SDK.
 venv: $(VENV)/.installed
@@ -102,7 +120,7 @@ run: build plugins venv
 ## Unit and integration tests, against freshly built plugins.
 ## (Two cargo runs: the SDK's dev-dependencies must not change the features,
 ## and so the build, of the host's dependencies.)
-test: plugins test-plugins venv
+test: plugins test-plugins venv postgres
 	$(CARGO) test --release -p host
 	$(CARGO) test --release -p activity -p activity-macros
 	$(PYTHON) -m pytest tests/e2e

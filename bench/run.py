@@ -11,6 +11,10 @@
    worker's CPU seconds per 1,000 activities.
 4. Memory: the host's resident memory with 1,000 executions in flight.
 5. Scale out: two `host run` processes on one task queue against one.
+6. Outbound HTTP: 1,000 activities that each GET from a local HTTPS server,
+   through `host run` with the Rust, Python and JavaScript HTTP plugins and
+   through a native Python SDK worker with one shared httpx.AsyncClient: the
+   worker's CPU per activity and the server's count of TLS handshakes.
 
 Results go to target/bench/results.json; docs/benchmarks.md and
 docs/benchmarks.svg are written from them.
@@ -263,6 +267,61 @@ def temporal(total: int, rounds: int) -> dict:
     return results
 
 
+def outbound_http(total: int) -> dict:
+    """`total` activities, each one HTTPS GET to a local server, per contender:
+    CPU seconds per 1,000 activities and the TLS handshakes they cost."""
+    from webserver import Pki, WebServer
+
+    results = {}
+    with tempfile.TemporaryDirectory() as temp, harness.DevServer() as server:
+        pki = Pki(Path(temp))
+        web = WebServer(pki)
+        workflows = Workflows(server)
+        try:
+            contenders = [
+                ("host_rust", "http_rust", "sdk"),
+                ("host_python", "py_http", "urllib"),
+                ("host_js", "js_http", "fetch"),
+            ]
+            for name, plugin, client in contenders:
+                queue = f"bench-http-{name}-{uuid.uuid4().hex[:6]}"
+                log(f"outbound HTTP: {total} HTTPS GETs through `host run` with {plugin}.wasm ({client}) ...")
+                with tempfile.TemporaryDirectory() as plugins:
+                    Path(plugins, f"{plugin}.wasm").write_bytes((harness.TEST_PLUGINS / f"{plugin}.wasm").read_bytes())
+                    Path(plugins, f"{plugin}.toml").write_text(f'[http]\nallow = ["127.0.0.1:{web.port}"]\n')
+                    request = {"client": client, "method": "GET", "url": web.url("/echo"), "headers": {}}
+                    with harness.Host(server.address, queue, Path(plugins), "--http-ca-file", str(pki.ca)) as host:
+                        results[name] = http_round(workflows, host.proc.pid, queue, total, request, web)
+            queue = f"bench-http-python-sdk-{uuid.uuid4().hex[:6]}"
+            log(f"outbound HTTP: {total} HTTPS GETs through a native Python SDK worker (httpx.AsyncClient) ...")
+            worker = subprocess.Popen(
+                [sys.executable, str(HERE / "python_http_worker.py"), server.address, queue, str(pki.ca)],
+                stdout=subprocess.PIPE, text=True, cwd=HERE,
+            )
+            try:
+                assert worker.stdout.readline().strip() == "ready"
+                request = {"client": "httpx", "method": "GET", "url": web.url("/echo"), "headers": {}}
+                results["python_sdk"] = http_round(workflows, worker.pid, queue, total, request, web)
+            finally:
+                harness.stop_process(worker)
+        finally:
+            workflows.stop()
+            web.stop()
+    return results
+
+
+def http_round(workflows: "Workflows", pid: int, queue: str, total: int, request: dict, web) -> dict:
+    asyncio.run(workflows.run("http_call", [request], queue, 1, 50))  # warm up: imports, first connections
+    handshakes, cpu = web.connections, cpu_seconds(pid)
+    elapsed = asyncio.run(workflows.run("http_call", [request], queue, max(1, total // 100), 100))
+    return {
+        "activities": total,
+        "activities_per_second": total / elapsed,
+        "cpu_ms_per_activity": (cpu_seconds(pid) - cpu) / total * 1000,
+        "tls_handshakes": web.connections - handshakes,
+    }
+
+
 def profile_worker(workflows: Workflows, pid: int, queue: str, total: int) -> list[dict] | dict:
     """`perf record` on a running `host run` while it serves one more round:
     where a worker's CPU goes per activity, beside the WASM execution."""
@@ -350,7 +409,7 @@ def memory(server: harness.DevServer, workflows: Workflows, sleep_ms: int = 10_0
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", default="inprocess,profile,coldstart,temporal", help="comma-separated steps")
+    parser.add_argument("--only", default="inprocess,profile,coldstart,temporal,http", help="comma-separated steps")
     parser.add_argument("--iterations", type=int, default=20000)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--activities", type=int, default=4000)
@@ -374,6 +433,8 @@ def main() -> int:
         results["cold_start"] = cold_start(args.runs)
     if "temporal" in steps:
         results["temporal"] = temporal(args.activities, args.rounds)
+    if "http" in steps:
+        results["outbound_http"] = outbound_http(1000)
     path.write_text(json.dumps(results, indent=2) + "\n")
     log(f"wrote {path}")
     import report

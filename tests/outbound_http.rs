@@ -116,7 +116,8 @@ fn test_pki(dir: &TempDir) -> (tokio_rustls::TlsAcceptor, std::path::PathBuf) {
 }
 
 async fn load(dir: &TempDir, ca_file: Option<std::path::PathBuf>) -> Registry {
-    let services = Services::new(&ServiceOptions { http: HttpClientOptions { ca_file } }).unwrap();
+    let services =
+        Services::new(&ServiceOptions { http: HttpClientOptions { ca_file }, ..Default::default() }).unwrap();
     let options = EngineOptions { max_instances: 16, ..EngineOptions::default() };
     let runtime = Runtime::with_services(&options, Limits::default(), services).unwrap();
     runtime.load_dir(dir.path()).await.unwrap()
@@ -250,7 +251,11 @@ async fn a_refused_connection_names_the_reason() {
 fn a_ca_file_that_is_not_pem_is_one_clear_error() {
     let dir = TempDir::new();
     let file = dir.write("ca.pem", b"not a certificate");
-    let error = Services::new(&ServiceOptions { http: HttpClientOptions { ca_file: Some(file.clone()) } }).unwrap_err();
+    let error = Services::new(&ServiceOptions {
+        http: HttpClientOptions { ca_file: Some(file.clone()) },
+        ..Default::default()
+    })
+    .unwrap_err();
     let text = format!("{error:#}");
     assert!(text.contains("--http-ca-file") && text.contains("ca.pem"), "{text}");
 }

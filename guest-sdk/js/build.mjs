@@ -37,7 +37,9 @@ const started = performance.now();
 const work = await mkdtemp(join(tmpdir(), 'activity-host-js-'));
 try {
   const bundle = join(work, 'plugin.js');
-  const entry = `import * as module from ${JSON.stringify(resolve(source))};
+  // The SDK's fetch is installed first, so the module never sees the engine's.
+  const entry = `import '@activity-host/sdk/fetch';
+import * as module from ${JSON.stringify(resolve(source))};
 import { makeActivities } from '@activity-host/sdk/runtime';
 export const activities = makeActivities(module);`;
   try {
@@ -53,7 +55,9 @@ export const activities = makeActivities(module);`;
         '@temporalio/activity': resolve(here, 'src/activity.ts'),
         '@temporalio/common': resolve(here, 'src/common.ts'),
         'activity-host': resolve(here, 'src/index.ts'),
+        'activity-host/postgres': resolve(here, 'src/postgres.ts'),
         '@activity-host/sdk/runtime': resolve(here, 'src/runtime.ts'),
+        '@activity-host/sdk/fetch': resolve(here, 'src/fetch.ts'),
       },
       // The host's interfaces, which componentize-js binds.
       external: ['activity-host:*', 'wasi:*'],
@@ -67,7 +71,9 @@ export const activities = makeActivities(module);`;
   }
   let component;
   try {
-    ({ component } = await componentize({ sourcePath: bundle, witPath: wit, worldName: 'plugin' }));
+    // `plugin-http`: the plugin world plus the wasi:http imports that the
+    // SDK's fetch (src/fetch.ts) makes its requests with.
+    ({ component } = await componentize({ sourcePath: bundle, witPath: wit, worldName: 'plugin-http' }));
   } catch (e) {
     console.error(`error: building ${source} failed: ${String(e.message ?? e).split('\n').slice(0, 12).join('\n')}`);
     process.exit(1);

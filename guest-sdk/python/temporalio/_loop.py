@@ -2,29 +2,33 @@
 
 asyncio's default (selector) loop cannot be created inside the component:
 socket.socketpair() for its self-pipe fails with PermissionError. BaseEventLoop
-only needs a `_selector` whose select(timeout) waits, plus two hooks; with no
-file descriptors to watch, waiting is a plain time.sleep (wasi monotonic clock).
+only needs a `_selector` whose select(timeout) waits, plus two hooks. There
+are no file descriptors to watch; what there is to wait on are `wasi:io`
+pollables (an HTTP response, a body stream: see activity_host), which a
+coroutine hands to `loop.wait_pollable()`. select() waits on those with
+`wasi:io/poll` and a monotonic-clock pollable for the timeout, or just sleeps
+when there are none.
 
-While waiting it polls the host's is-cancelled every 50 ms and, the first time
-it turns true, cancels the activity's task, so `await` points raise
+It wakes at least every 50 ms to poll the host's is-cancelled and, the first
+time it turns true, cancels the activity's task, so `await` points raise
 asyncio.CancelledError as in the Python SDK.
 """
 import asyncio
 import time
 
-from wit_world.imports import context
+from wit_world.imports import context, monotonic_clock, poll
 
 _SLICE = 0.05
 
 
-class _SleepSelector:
+class _PollSelector:
     def __init__(self, loop):
         self._loop = loop
 
     def select(self, timeout):
         loop = self._loop
         if timeout is None:
-            timeout = float("inf")   # nothing scheduled: only a cancellation can wake us
+            timeout = float("inf")   # nothing scheduled: only a pollable or a cancellation can wake us
         end = time.monotonic() + timeout
         while True:
             if not loop._cancel_sent and loop._main is not None and context.is_cancelled():
@@ -32,9 +36,22 @@ class _SleepSelector:
                 loop._main.cancel()
                 return []
             left = end - time.monotonic()
-            if left <= 0:
+            waiting = [(p, f) for p, f in loop._pollables if not f.done()]
+            if not waiting:
+                if left <= 0:
+                    return []
+                time.sleep(min(left, _SLICE))
+                continue
+            nanos = int(max(0.0, min(left, _SLICE)) * 1e9)
+            with monotonic_clock.subscribe_duration(nanos) as timer:
+                ready = poll.poll([p for p, _ in waiting] + [timer])
+            woken = False
+            for i in ready:
+                if i < len(waiting):
+                    waiting[i][1].set_result(None)
+                    woken = True
+            if woken or left <= 0:
                 return []
-            time.sleep(min(left, _SLICE))
 
     def close(self):
         pass
@@ -43,7 +60,8 @@ class _SleepSelector:
 class WasiEventLoop(asyncio.BaseEventLoop):
     def __init__(self):
         super().__init__()
-        self._selector = _SleepSelector(self)
+        self._selector = _PollSelector(self)
+        self._pollables = []
         self._main = None
         self._cancel_sent = False
 
@@ -52,6 +70,17 @@ class WasiEventLoop(asyncio.BaseEventLoop):
 
     def _write_to_self(self):
         pass
+
+    async def wait_pollable(self, pollable):
+        """Returns once `pollable` is ready. The caller keeps (and drops) the
+        pollable; it is forgotten here before this returns or is cancelled."""
+        future = self.create_future()
+        entry = (pollable, future)
+        self._pollables.append(entry)
+        try:
+            await future
+        finally:
+            self._pollables.remove(entry)
 
 
 async def _main(coro):
