@@ -4,15 +4,20 @@
 //! fiber: epoch interruption can then yield it back to tokio (one busy plugin
 //! never starves the others) and a deadline can stop it. The `context`
 //! imports are quick and stay synchronous; `heartbeat` may end the execution
-//! (oversized details), so it is trappable.
+//! (oversized details), so it is trappable. `postgres` does I/O: async, and
+//! trappable for resource-table errors.
 
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "plugin",
     exports: { default: async },
-    imports: { "activity-host:plugin/context.heartbeat": trappable },
+    imports: {
+        "activity-host:plugin/context.heartbeat": trappable,
+        "activity-host:plugin/postgres": async | trappable,
+    },
+    with: { "activity-host:plugin/postgres.connection": crate::outbound_pg::Connection },
     additional_derives: [PartialEq],
 });
 
-pub use activity_host::plugin::{context, types};
+pub use activity_host::plugin::{context, postgres, types};
 pub use exports::activity_host::plugin::activities;

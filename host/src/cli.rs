@@ -13,6 +13,7 @@ use activity_host::cache::Source;
 use activity_host::catalog::Catalog;
 use activity_host::engine::EngineOptions;
 use activity_host::outbound_http::HttpClientOptions;
+use activity_host::outbound_pg::PgPoolOptions;
 use activity_host::payload::PayloadLimits;
 use activity_host::registry::{Registry, dynamic_name};
 use activity_host::watch;
@@ -192,11 +193,17 @@ pub struct ServiceArgs {
     /// Extra CA certificates (PEM) that plugins' HTTPS requests trust, beside the system's roots.
     #[arg(long, value_name = "FILE", env = "ACTIVITY_HOST_HTTP_CA_FILE")]
     pub http_ca_file: Option<PathBuf>,
+    /// Extra CA certificates (PEM) for PostgreSQL servers reached with TLS, beside the system's roots.
+    #[arg(long, value_name = "FILE", env = "ACTIVITY_HOST_POSTGRES_CA_FILE")]
+    pub postgres_ca_file: Option<PathBuf>,
 }
 
 impl ServiceArgs {
     fn options(&self) -> ServiceOptions {
-        ServiceOptions { http: HttpClientOptions { ca_file: self.http_ca_file.clone() } }
+        ServiceOptions {
+            http: HttpClientOptions { ca_file: self.http_ca_file.clone() },
+            postgres: PgPoolOptions { ca_file: self.postgres_ca_file.clone() },
+        }
     }
 }
 

@@ -17,7 +17,6 @@ use anyhow::Context as _;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::bindings::Plugin;
 use crate::sandbox::Sandbox;
 
 /// How often the epoch advances: the granularity of deadlines and of the
@@ -142,11 +141,13 @@ pub fn start_epoch_ticker(engine: &Engine) {
 
 /// The linker every plugin is checked and instantiated against: WASI 0.2,
 /// `wasi:http` (so components that import it link; the sandbox decides what
-/// a request may reach), and the host's `context` interface.
+/// a request may reach), the host's `context` interface, and `postgres`
+/// (what a plugin may open is its grant's business, not the linker's).
 pub fn linker(engine: &Engine) -> anyhow::Result<Linker<Sandbox>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    Plugin::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
+    crate::bindings::context::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
+    crate::bindings::postgres::add_to_linker::<Sandbox, crate::outbound_pg::PgHost>(&mut linker, |s| s.postgres())?;
     Ok(linker)
 }

@@ -17,6 +17,7 @@ pub mod execute;
 pub mod failure;
 pub mod manifest;
 pub mod outbound_http;
+pub mod outbound_pg;
 pub mod output;
 pub mod payload;
 pub mod plugin;

@@ -23,6 +23,11 @@
 //! [tcp]                         # outbound wasi:sockets TCP, to these address:port pairs only
 //! connect = ["127.0.0.1:5432", "db.internal:5432"]
 //!
+//! [postgres.orders]             # a database the plugin opens as "orders", through the host's pool
+//! url_env = "ORDERS_DATABASE_URL"   # the URL (and password) from the host's environment; or url_file = "..."
+//! pool = 8                      # pooled connections (default 4)
+//! read_only = true              # every transaction read-only
+//!
 //! [limits]                      # lower or raise the host-wide limits
 //! memory = "512MiB"
 //! timeout = "30s"
@@ -77,6 +82,8 @@ struct Manifest {
     http: HttpSection,
     #[serde(default)]
     tcp: TcpSection,
+    #[serde(default)]
+    postgres: BTreeMap<String, crate::outbound_pg::grants::PgEntry>,
     #[serde(default)]
     limits: LimitsSection,
 }
@@ -217,6 +224,13 @@ pub fn parse(file: &Path, text: &str, defaults: &Limits) -> Result<(Grants, Limi
         http.push(rule.map_err(|r| error(&key, r))?);
     }
     grants.http = http.into();
+
+    let mut databases = Vec::new();
+    for (name, entry) in manifest.postgres {
+        let grant = crate::outbound_pg::grants::grant(name, entry).map_err(|(key, reason)| error(&key, reason))?;
+        databases.push(grant);
+    }
+    grants.postgres = databases.into();
 
     for (i, target) in manifest.tcp.connect.into_iter().enumerate() {
         let key = format!("tcp.connect[{i}]");

@@ -23,6 +23,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::bindings::{context, types};
 use crate::failure::{Failure, kind};
 use crate::outbound_http::{HttpPolicy, HttpRule};
+use crate::outbound_pg::{PgGrant, PgSession, PgView};
 use crate::output::{Capture, Origin, Stream};
 use crate::payload::{Payload, PayloadLimits};
 use crate::services::Services;
@@ -100,6 +101,8 @@ pub struct Grants {
     pub dirs: Vec<DirGrant>,
     pub env: Vec<(String, String)>,
     pub http: Arc<[HttpRule]>,
+    /// Databases the plugin may open, by name (`[postgres.NAME]`).
+    pub postgres: Arc<[PgGrant]>,
     /// Addresses TCP connections may go to (names resolved at load).
     pub tcp: Vec<SocketAddr>,
     /// The `tcp.connect` entries as written, for display.
@@ -124,6 +127,9 @@ impl fmt::Display for Grants {
         }
         for r in self.http.iter() {
             parts.push(r.to_string());
+        }
+        for g in self.postgres.iter() {
+            parts.push(g.to_string());
         }
         for t in &self.tcp_targets {
             parts.push(format!("tcp {t}"));
@@ -160,6 +166,7 @@ pub struct Sandbox {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     http_policy: HttpPolicy,
+    postgres: PgSession,
     table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) context: ExecutionContext,
@@ -216,7 +223,8 @@ impl Sandbox {
         let sandbox = Sandbox {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            http_policy: HttpPolicy::new(grants.http.clone(), services.http.clone(), origin, deadline),
+            http_policy: HttpPolicy::new(grants.http.clone(), services.http.clone(), origin.clone(), deadline),
+            postgres: PgSession::new(grants.postgres.clone(), services.postgres.clone(), origin, deadline),
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(limits.memory),
             context,
@@ -247,6 +255,13 @@ impl Sandbox {
 impl WasiView for Sandbox {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl Sandbox {
+    /// What the `postgres` interface's host side may touch.
+    pub(crate) fn postgres(&mut self) -> PgView<'_> {
+        PgView { session: &mut self.postgres, table: &mut self.table }
     }
 }
 
