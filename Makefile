@@ -72,7 +72,13 @@ $(JS_DEPS): guest-sdk/js/package.json guest-sdk/js/package-lock.json
 ## Plugins that misbehave on purpose, and each language's outbound-HTTP
 ## plugin, into target/test-plugins/.
 test-plugins: rust-test-plugins $(TEST_PLUGINS)/py_activities.wasm $(TEST_PLUGINS)/js_activities.wasm \
-	$(TEST_PLUGINS)/py_http.wasm $(TEST_PLUGINS)/js_http.wasm
+	$(TEST_PLUGINS)/py_http.wasm $(TEST_PLUGINS)/js_http.wasm $(TEST_PLUGINS)/py_pg.wasm $(TEST_PLUGINS)/js_pg.wasm
+
+$(TEST_PLUGINS)/py_pg.wasm: tests/plugins/python/py_pg.py $(PY_SDK) | venv
+	$(PYTHON) guest-sdk/python/build.py $< -o $@
+
+$(TEST_PLUGINS)/js_pg.wasm: tests/plugins/js/js_pg.ts $(JS_SDK) | $(JS_DEPS)
+	node guest-sdk/js/build.mjs $< $@
 
 $(TEST_PLUGINS)/py_http.wasm: tests/plugins/python/py_http.py tests/plugins/python/py_http.requirements.txt $(PY_SDK) | venv
 	$(PYTHON) guest-sdk/python/build.py $< -o $@ --requirements tests/plugins/python/py_http.requirements.txt
@@ -87,9 +93,10 @@ $(TEST_PLUGINS)/js_activities.wasm: tests/plugins/js/js_activities.ts $(JS_SDK) 
 	node guest-sdk/js/build.mjs $< $@
 
 rust-test-plugins: wasm-target
-	$(CARGO) build --profile plugin --target $(WASM_TARGET) -p misbehave -p raw -p not_a_plugin -p http_rust
+	$(CARGO) build --profile plugin --target $(WASM_TARGET) -p misbehave -p raw -p not_a_plugin -p http_rust -p pg_rust
 	@mkdir -p $(TEST_PLUGINS)
-	@cp $(PLUGIN_OUT)/misbehave.wasm $(PLUGIN_OUT)/raw.wasm $(PLUGIN_OUT)/not_a_plugin.wasm $(PLUGIN_OUT)/http_rust.wasm $(TEST_PLUGINS)/
+	@cp $(PLUGIN_OUT)/misbehave.wasm $(PLUGIN_OUT)/raw.wasm $(PLUGIN_OUT)/not_a_plugin.wasm \
+		$(PLUGIN_OUT)/http_rust.wasm $(PLUGIN_OUT)/pg_rust.wasm $(TEST_PLUGINS)/
 	@for f in $(RAW_VARIANTS); do \
 		$(CARGO) build --quiet --profile plugin --target $(WASM_TARGET) -p raw --features $$f || exit 1; \
 		cp $(PLUGIN_OUT)/raw.wasm $(TEST_PLUGINS)/raw-$$f.wasm; \
@@ -123,6 +130,7 @@ run: build plugins venv
 test: plugins test-plugins venv postgres
 	$(CARGO) test --release -p host
 	$(CARGO) test --release -p activity -p activity-macros
+	node --test guest-sdk/js/test/
 	$(PYTHON) -m pytest tests/e2e
 
 ## The benchmark suite: every figure of docs/benchmarks.md, measured side by

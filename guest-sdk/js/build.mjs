@@ -5,8 +5,9 @@
 //
 // (`make plugin-js SRC=... OUT=...` runs this.) Every exported function of
 // the module is an activity named after its export, as in the Temporal
-// TypeScript SDK. The module is bundled with esbuild, '@temporalio/activity'
-// and '@temporalio/common' resolving to this SDK, then componentized with
+// TypeScript SDK. The module is bundled with esbuild, '@temporalio/activity',
+// '@temporalio/common', 'activity-host' and 'activity-host/postgres'
+// (node-postgres' shape over the host's pools) resolving to this SDK, then componentized with
 // componentize-js. Module top-level code runs at build time (componentize-js
 // snapshots the engine after it), so it must not call the host.
 import { componentize } from '@bytecodealliance/componentize-js';

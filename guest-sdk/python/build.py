@@ -20,7 +20,8 @@ Python that runs this script, nor of any other.
 
 The plugin targets the `plugin-http` world (wit/plugin-http.wit): the plugin
 world plus wasi:http, so that `activity_host.http` (installed before the
-module is imported) can carry urllib, http.client, httpx and requests.
+module is imported) can carry urllib, http.client, httpx and requests. The
+plugin world's PostgreSQL interface is there for `activity_host.postgres`.
 """
 
 from __future__ import annotations
@@ -40,10 +41,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 WIT = ROOT / "wit"
 WORLD = "plugin-http"
-# Module names of the imported interfaces: two packages name one `types`.
+# Module names of the imported interfaces: two packages name one `types`;
+# activity_host.postgres imports `wit_world.imports.postgres` by this name.
 INTERFACE_NAMES = {
     "activity-host:plugin/types@0.1.0": "types",
     "wasi:http/types@0.2.12": "http_types",
+    "activity-host:plugin/postgres@0.1.0": "postgres",
 }
 # The CPython inside componentize-py 0.25.1 (requirements.txt): what the
 # bundled wheels must support.

@@ -101,3 +101,23 @@ class CallEach:
             )
             for call in calls
         ]
+
+
+@workflow.defn
+class CallAll:
+    """Calls several activities at once and returns their results."""
+
+    @workflow.run
+    async def run(self, calls: list[Call]) -> list:
+        import asyncio
+
+        return list(
+            await asyncio.gather(
+                *(
+                    workflow.execute_activity(
+                        call.activity, args=call.args, start_to_close_timeout=timedelta(milliseconds=call.start_to_close_ms)
+                    )
+                    for call in calls
+                )
+            )
+        )

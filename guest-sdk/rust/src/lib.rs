@@ -31,6 +31,8 @@
 //! - A panic fails the execution; the host reports the panic message.
 //! - [`http`] sends HTTP requests to the hosts the plugin's manifest grants
 //!   (cargo feature `http`, on by default).
+//! - [`postgres`] queries the databases the plugin's manifest grants, with
+//!   the `postgres` crate's API (cargo feature `postgres`, on by default).
 
 // The generated bindings and the macros name this crate `::activity`, also from inside it.
 extern crate self as activity;
@@ -40,6 +42,8 @@ mod error;
 #[cfg(feature = "http")]
 pub mod http;
 mod info;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 pub use activity_macros::defn;
 pub use converter::{ConversionError, PayloadConverter};

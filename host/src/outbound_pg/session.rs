@@ -108,7 +108,14 @@ fn pg_error(error: tokio_postgres::Error) -> Error {
         text.push_str(&format!(": {e}"));
         source = e.source();
     }
-    if text.starts_with("error serializing parameter") || text.contains("parameters but") {
+    if let Some(rest) = text.strip_prefix("error serializing parameter ") {
+        // tokio-postgres counts from 0; SQL's placeholders from $1.
+        let (index, reason) = rest.split_once(':').unwrap_or((rest, ""));
+        match index.trim().parse::<usize>() {
+            Ok(i) => Error::BadParameter(format!("parameter ${}:{reason}", i + 1)),
+            Err(_) => Error::BadParameter(text),
+        }
+    } else if text.contains("parameters but") {
         Error::BadParameter(text)
     } else if error.is_closed() {
         Error::ConnectionFailed(text)

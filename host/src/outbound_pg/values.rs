@@ -75,6 +75,7 @@ fn encode(value: &DbValue, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxE
     match value {
         DbValue::Null => return Ok(IsNull::Yes),
         DbValue::Boolean(b) if *ty == Type::BOOL => wire::bool_to_sql(*b, out),
+        DbValue::Boolean(b) if is_text(ty) => wire::text_to_sql(if *b { "true" } else { "false" }, out),
         DbValue::Int16(n) => encode_int(i64::from(*n), value, ty, out)?,
         DbValue::Int32(n) => encode_int(i64::from(*n), value, ty, out)?,
         DbValue::Int64(n) => encode_int(*n, value, ty, out)?,
@@ -172,6 +173,23 @@ fn encode_text(text: &str, value: &DbValue, ty: &Type, out: &mut BytesMut) -> Re
         Type::NUMERIC => numeric_to_sql(text, out)?,
         Type::INT2 | Type::INT4 | Type::INT8 => encode_int(text.trim().parse()?, value, ty, out)?,
         Type::FLOAT4 | Type::FLOAT8 => encode_float(text.trim().parse()?, value, ty, out)?,
+        // What a JavaScript or Python caller writes as text, as the server
+        // would read it in a literal.
+        Type::DATE => wire::date_to_sql(parse_date(text.trim())? - EPOCH_DAYS, out),
+        Type::TIME => wire::time_to_sql(parse_time(text.trim())?, out),
+        Type::TIMESTAMP => wire::timestamp_to_sql(shift(parse_timestamp(text, false)?, -EPOCH_MICROS), out),
+        Type::TIMESTAMPTZ => wire::timestamp_to_sql(shift(parse_timestamp(text, true)?, -EPOCH_MICROS), out),
+        Type::BYTEA => match text.strip_prefix("\\x") {
+            Some(hex) if hex.len() % 2 == 0 => {
+                let bytes = (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
+                    .collect::<Result<Vec<u8>, _>>()
+                    .map_err(|_| format!("{text:?} is not \\x-prefixed hex"))?;
+                wire::bytea_to_sql(&bytes, out)
+            }
+            _ => wire::bytea_to_sql(text.as_bytes(), out),
+        },
         Type::BOOL => wire::bool_to_sql(
             match text.trim().to_ascii_lowercase().as_str() {
                 "t" | "true" | "y" | "yes" | "on" | "1" => true,
@@ -183,6 +201,101 @@ fn encode_text(text: &str, value: &DbValue, ty: &Type, out: &mut BytesMut) -> Re
         _ => return Err(mismatch(value, ty)),
     }
     Ok(())
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(month) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYY-MM-DD`, as days since 1970-01-01.
+fn parse_date(text: &str) -> Result<i32, BoxError> {
+    let invalid = || -> BoxError { format!("{text:?} is not a date (YYYY-MM-DD)").into() };
+    let (sign, rest) = match text.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, text),
+    };
+    let mut parts = rest.splitn(3, '-');
+    let year: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(invalid)?;
+    let month: u32 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(invalid)?;
+    let day: u32 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(invalid)?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return Err(invalid());
+    }
+    i32::try_from(days_from_civil(sign * year, month, day)).map_err(|_| invalid())
+}
+
+/// `HH:MM[:SS[.ffffff]]`, as microseconds since midnight.
+fn parse_time(text: &str) -> Result<i64, BoxError> {
+    let invalid = || -> BoxError { format!("{text:?} is not a time (HH:MM[:SS[.ffffff]])").into() };
+    let (clock, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let mut parts = clock.split(':');
+    let hour: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(invalid)?;
+    let minute: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(invalid)?;
+    let second: i64 = match parts.next() {
+        Some(p) => p.parse().map_err(|_| invalid())?,
+        None => 0,
+    };
+    if parts.next().is_some()
+        || hour > 24
+        || minute > 59
+        || second > 60
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(invalid());
+    }
+    let micros: i64 = format!("{:0<6}", &fraction[..fraction.len().min(6)]).parse().map_err(|_| invalid())?;
+    Ok(((hour * 60 + minute) * 60 + second) * 1_000_000 + micros)
+}
+
+/// `YYYY-MM-DD[T| ]HH:MM[:SS[.f]][Z|±HH[:MM]]` (a date alone is midnight),
+/// as microseconds since 1970-01-01 UTC; without an offset the time is
+/// taken as UTC for `timestamptz` and as written for `timestamp`; with one,
+/// a `timestamp` keeps the wall time as written (PostgreSQL ignores it too).
+fn parse_timestamp(text: &str, with_zone: bool) -> Result<i64, BoxError> {
+    let text = text.trim();
+    match text.to_ascii_lowercase().as_str() {
+        "infinity" => return Ok(i64::MAX),
+        "-infinity" => return Ok(i64::MIN),
+        _ => {}
+    }
+    let split = text.char_indices().skip(1).find(|&(_, c)| c == 'T' || c == 't' || c == ' ').map(|(i, _)| i);
+    let (date, rest) = match split {
+        Some(i) => (&text[..i], text[i + 1..].trim()),
+        None => (text, ""),
+    };
+    let days = i64::from(parse_date(date)?);
+    let (clock, offset_seconds) = match rest.rfind(['Z', 'z', '+', '-']) {
+        Some(i) if !rest.is_empty() => {
+            let zone = &rest[i..];
+            let seconds = if zone.eq_ignore_ascii_case("z") {
+                0
+            } else {
+                let sign = if zone.starts_with('-') { -1 } else { 1 };
+                let digits: String = zone[1..].chars().filter(|c| *c != ':').collect();
+                let (h, m) = digits.split_at(digits.len().min(2));
+                let h: i64 = h.parse().map_err(|_| format!("{text:?} has an invalid UTC offset"))?;
+                let m: i64 = if m.is_empty() {
+                    0
+                } else {
+                    m.parse().map_err(|_| format!("{text:?} has an invalid UTC offset"))?
+                };
+                sign * (h * 3600 + m * 60)
+            };
+            (rest[..i].trim(), seconds)
+        }
+        _ => (rest, 0),
+    };
+    let micros = if clock.is_empty() { 0 } else { parse_time(clock)? };
+    let local = days * DAY_MICROS + micros;
+    Ok(if with_zone { local - offset_seconds * 1_000_000 } else { local })
 }
 
 fn parse_uuid(text: &str) -> Result<[u8; 16], BoxError> {
@@ -509,6 +622,24 @@ mod tests {
         assert!(numeric_to_sql("12a", &mut BytesMut::new()).is_err());
         assert!(numeric_to_sql("", &mut BytesMut::new()).is_err());
         assert!(numeric_to_sql("1.2.3", &mut BytesMut::new()).is_err());
+    }
+
+    #[test]
+    fn dates_and_times_written_as_text_read_as_the_server_would() {
+        assert_eq!(parse_date("1970-01-01").unwrap(), 0);
+        assert_eq!(parse_date("2000-01-01").unwrap(), EPOCH_DAYS);
+        assert_eq!(parse_date("2024-02-29").unwrap(), 19_782);
+        assert!(parse_date("2024-13-01").is_err());
+        assert_eq!(parse_time("12:34").unwrap(), (12 * 3600 + 34 * 60) * 1_000_000);
+        assert_eq!(parse_time("00:00:01.5").unwrap(), 1_500_000);
+        assert_eq!(parse_time("23:59:59.123456").unwrap(), 86_399_123_456);
+        assert!(parse_time("noon").is_err());
+        assert_eq!(parse_timestamp("1970-01-01T00:00:01Z", true).unwrap(), 1_000_000);
+        assert_eq!(parse_timestamp("1970-01-01 01:00:00+01:00", true).unwrap(), 0);
+        assert_eq!(parse_timestamp("1970-01-01 01:00:00+01:00", false).unwrap(), 3_600_000_000);
+        assert_eq!(parse_timestamp("1970-01-02", false).unwrap(), DAY_MICROS);
+        assert_eq!(parse_timestamp("2000-01-01T00:00:00.000-05:00", true).unwrap(), EPOCH_MICROS + 5 * 3_600_000_000);
+        assert_eq!(parse_timestamp("infinity", true).unwrap(), i64::MAX);
     }
 
     #[test]
