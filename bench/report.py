@@ -98,6 +98,18 @@ def targets(r: dict) -> list[tuple[str, str, bool | None, str]]:
             "Outbound HTTPS: Rust plugin's CPU per activity ≤ 1/2 of the native Python worker's (httpx)",
             f"{rust:.3f} ms vs {native:.3f} ms", rust * 2 <= native, f"{rust / native:.2f}× of 0.5×",
         ))
+    p = r.get("postgres", {})
+    if "host_rust" in p and "python_sdk" in p:
+        rust, native = p["host_rust"]["cpu_ms_per_activity"], p["python_sdk"]["cpu_ms_per_activity"]
+        rows.append((
+            "PostgreSQL: Rust plugin's CPU per read ≤ 1/2 of the native Python worker's (psycopg pool)",
+            f"{rust:.3f} ms vs {native:.3f} ms", rust * 2 <= native, f"{rust / native:.2f}× of 0.5×",
+        ))
+        most = max(x["backends_opened"] for k, x in p.items() if k.startswith("host_"))
+        rows.append((
+            "PostgreSQL: backends opened ≤ the pool size",
+            f"{most} (pool {p['host_rust']['pool']})", most <= p["host_rust"]["pool"], f"{most} of {p['host_rust']['pool']}",
+        ))
     mem = t.get("memory")
     if mem:
         peak = mem["peak_rss_mib"]
@@ -423,6 +435,7 @@ def markdown(r: dict) -> str:
         ]
 
     out += http_section(r.get("outbound_http"))
+    out += postgres_section(r.get("postgres"))
 
     prof = r.get("profile", {})
     worker = t.get("profile_host_rust")
@@ -527,6 +540,37 @@ def http_section(h: dict | None) -> list[str]:
         "Each execution is a fresh instance, so a plugin could not keep a connection; the host's client does, "
         "per origin, for every execution of the process.",
     ]
+    return out
+
+
+def postgres_section(p: dict | None) -> list[str]:
+    """Section 8: reads through the host's PostgreSQL pools."""
+    if not p or "python_sdk" not in p:
+        return []
+    native = p["python_sdk"]
+    out = [
+        "",
+        "## 8. PostgreSQL",
+        "",
+        f"{native['activities']:,} activities through Temporal, each reading one row by primary key from a local "
+        f"PostgreSQL 15 (pools of {native['pool']} connections everywhere): the activity worker's CPU per activity, "
+        "and the server sessions (backends) opened while they ran. Target: the Rust plugin at most half the native "
+        "worker's CPU, and no more backends than the pool size.",
+        "",
+        "| Worker | activities/s | CPU per activity | × native | backends opened |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for title, key in [
+        ("`host run`, Rust plugin (`activity::postgres`)", "host_rust"),
+        ("`host run`, Python plugin (`activity_host.postgres`)", "host_python"),
+        ("native Python SDK worker (psycopg, `AsyncConnectionPool`)", "python_sdk"),
+    ]:
+        if key in p:
+            x = p[key]
+            out.append(
+                f"| {title} | {x['activities_per_second']:.0f} | {x['cpu_ms_per_activity']:.3f} ms | "
+                f"{x['cpu_ms_per_activity'] / native['cpu_ms_per_activity']:.2f}× | {x['backends_opened']} |"
+            )
     return out
 
 

@@ -15,6 +15,10 @@
    through `host run` with the Rust, Python and JavaScript HTTP plugins and
    through a native Python SDK worker with one shared httpx.AsyncClient: the
    worker's CPU per activity and the server's count of TLS handshakes.
+7. PostgreSQL: 1,000 activities that each read one row by primary key,
+   through `host run` with the Rust and Python plugins and through a native
+   Python SDK worker with psycopg and a pool: CPU per activity and the
+   server sessions (backends) each opened.
 
 Results go to target/bench/results.json; docs/benchmarks.md and
 docs/benchmarks.svg are written from them.
@@ -310,6 +314,62 @@ def outbound_http(total: int) -> dict:
     return results
 
 
+def postgres_bench(total: int, pool: int = 8) -> dict:
+    from pgserver import PgServer
+
+    results = {}
+    with PgServer() as pg, harness.DevServer() as server:
+        pg.psql("CREATE TABLE items (id int PRIMARY KEY, name text)")
+        pg.psql("INSERT INTO items SELECT i, 'item ' || i FROM generate_series(1, 1000) AS i")
+        workflows = Workflows(server)
+
+        def sessions() -> int:
+            return int(pg.psql("SELECT sessions FROM pg_stat_database WHERE datname = 'postgres'"))
+
+        def measure(pid: int, queue: str, placeholder: str) -> dict:
+            args = ["testdb", f"SELECT name FROM items WHERE id = {placeholder}", [42]]
+            before = sessions()  # the warm-up's connections count too
+            asyncio.run(workflows.run("pg_error", args, queue, 1, 50))  # warm up
+            cpu = cpu_seconds(pid)
+            elapsed = asyncio.run(workflows.run("pg_error", args, queue, max(1, total // 100), 100))
+            cpu = cpu_seconds(pid) - cpu
+            return {
+                "activities": total,
+                "activities_per_second": total / elapsed,
+                "cpu_ms_per_activity": cpu / total * 1000,
+                # Less the session of the psql that reads the count.
+                "backends_opened": sessions() - before - 1,
+                "pool": pool,
+            }
+
+        try:
+            for name, plugin, placeholder in [("host_rust", "pg_rust", "$1"), ("host_python", "py_pg", "%s")]:
+                queue = f"bench-pg-{name}-{uuid.uuid4().hex[:6]}"
+                log(f"postgres: {total} reads by primary key through `host run` with {plugin}.wasm ...")
+                with tempfile.TemporaryDirectory() as plugins:
+                    Path(plugins, f"{plugin}.wasm").write_bytes((harness.TEST_PLUGINS / f"{plugin}.wasm").read_bytes())
+                    Path(plugins, f"{plugin}.toml").write_text(
+                        f'[postgres.testdb]\nurl_env = "BENCH_DATABASE_URL"\npool = {pool}\n'
+                    )
+                    env = {"BENCH_DATABASE_URL": pg.url()}
+                    with harness.Host(server.address, queue, Path(plugins), env=env) as host:
+                        results[name] = measure(host.proc.pid, queue, placeholder)
+            queue = f"bench-pg-python-sdk-{uuid.uuid4().hex[:6]}"
+            log(f"postgres: {total} reads by primary key through a native Python SDK worker (psycopg pool) ...")
+            worker = subprocess.Popen(
+                [sys.executable, str(HERE / "python_pg_worker.py"), server.address, queue, pg.url(), str(pool)],
+                stdout=subprocess.PIPE, text=True, cwd=HERE,
+            )
+            try:
+                assert worker.stdout.readline().strip() == "ready"
+                results["python_sdk"] = measure(worker.pid, queue, "%s")
+            finally:
+                harness.stop_process(worker)
+        finally:
+            workflows.stop()
+    return results
+
+
 def http_round(workflows: "Workflows", pid: int, queue: str, total: int, request: dict, web) -> dict:
     asyncio.run(workflows.run("http_call", [request], queue, 1, 50))  # warm up: imports, first connections
     handshakes, cpu = web.connections, cpu_seconds(pid)
@@ -409,7 +469,7 @@ def memory(server: harness.DevServer, workflows: Workflows, sleep_ms: int = 10_0
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", default="inprocess,profile,coldstart,temporal,http", help="comma-separated steps")
+    parser.add_argument("--only", default="inprocess,profile,coldstart,temporal,http,postgres", help="comma-separated steps")
     parser.add_argument("--iterations", type=int, default=20000)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--activities", type=int, default=4000)
@@ -435,6 +495,8 @@ def main() -> int:
         results["temporal"] = temporal(args.activities, args.rounds)
     if "http" in steps:
         results["outbound_http"] = outbound_http(1000)
+    if "postgres" in steps:
+        results["postgres"] = postgres_bench(1000)
     path.write_text(json.dumps(results, indent=2) + "\n")
     log(f"wrote {path}")
     import report
