@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use activity_host::catalog::{Catalog, Writers};
@@ -29,6 +29,39 @@ fn served(catalog: &Catalog) -> Vec<String> {
 
 fn none() -> HashSet<std::path::PathBuf> {
     HashSet::new()
+}
+
+/// What the library logs while `scope` runs on this thread (a
+/// current-thread runtime keeps the catalog's own logging on it).
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl Log {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    fn take(&self) -> String {
+        let text = self.text();
+        self.0.lock().unwrap().clear();
+        text
+    }
+
+    fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + 'static {
+        let log = self.clone();
+        tracing_subscriber::fmt().with_ansi(false).with_writer(move || log.clone()).finish()
+    }
+}
+
+impl std::io::Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,4 +172,58 @@ async fn the_watcher_applies_changes_by_itself() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the watcher never loaded your_activity.wasm: {:?}", served(&catalog));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_dynamic_activity_is_dropped_while_its_plugins_names_serve() {
+    let dir = TempDir::new();
+    let holder = dir.add("m_dynamic_greeting.wasm", &example("dynamic_greeting"));
+    let catalog = open(&dir).await;
+    // Sorts first, but the plugin already serving the dynamic entry keeps it.
+    dir.add("a_raw.wasm", &test_plugin("raw"));
+    catalog.rescan(Writers::Known(&none())).await.unwrap();
+    assert_eq!(served(&catalog), ["raw_named"]);
+    let registry = catalog.registry();
+    assert_eq!(registry.dynamic().unwrap().name(), "m_dynamic_greeting.wasm");
+    assert!(registry.refused().is_empty(), "{:?}", registry.refused());
+    assert_eq!(registry.dropped().len(), 1);
+    assert_eq!(registry.dropped()[0].name, "raw_echo");
+    assert!(matches!(call(&catalog, "raw_named", &["1"]).await, Outcome::Completed(_)));
+
+    // Its holder gone, the dynamic entry passes to the plugin that has one.
+    std::fs::remove_file(&holder).unwrap();
+    catalog.rescan(Writers::Known(&none())).await.unwrap();
+    let registry = catalog.registry();
+    assert_eq!(registry.dynamic().unwrap().name(), "a_raw.wasm");
+    assert!(registry.dropped().is_empty());
+    let Outcome::Completed(result) = call(&catalog, "anything", &[]).await else { panic!("no dynamic entry") };
+    assert!(result.to_json_text().contains(r#""activity_type":"anything""#), "{}", result.to_json_text());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn misnamed_manifests_are_warned_about_at_load_and_on_reload() {
+    let log = Log::default();
+    let _guard = tracing::subscriber::set_default(log.subscriber());
+    let dir = TempDir::new();
+    dir.add("say_hello.wasm", &example("say_hello"));
+    dir.write("say_hello.wasm.toml", b"");
+    let catalog = open(&dir).await;
+    let text = log.take();
+    assert!(text.contains("not a manifest of any plugin; the manifest of say_hello.wasm is say_hello.toml"), "{text}");
+
+    // Once each, not at every rescan.
+    dir.add("your_activity.wasm", &example("your_activity"));
+    catalog.rescan(Writers::Known(&none())).await.unwrap();
+    assert!(!log.take().contains("not a manifest"));
+
+    // A new one is warned about on the rescan that finds it, though no plugin changed.
+    let stray = dir.write("Your-Activity.toml", b"");
+    let report = catalog.rescan(Writers::Known(&none())).await.unwrap();
+    assert!(report.changed.is_empty());
+    let text = log.take();
+    assert!(
+        text.contains("not a manifest of any plugin; the manifest of your_activity.wasm is your_activity.toml"),
+        "{text}"
+    );
+    assert!(text.contains(&stray.display().to_string()), "{text}");
 }

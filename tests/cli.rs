@@ -163,6 +163,22 @@ fn bad_arguments_are_one_clear_line_and_exit_2() {
 }
 
 #[test]
+fn an_object_with_bare_keys_is_answered_with_its_keys_quoted() {
+    let dir = examples_dir();
+    for (arg, fixed) in
+        [("{id:7}", r#"'{"id":7}'"#), ("{greeting: Hello, name: World}", r#"'{"greeting": "Hello", "name": "World"}'"#)]
+    {
+        let o = host(&["call", "your_activity", arg], dir.path());
+        assert_exit(&o, 2);
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("quote the keys"), "{err}");
+        assert!(err.contains(fixed), "{err}");
+        assert!(!err.contains(&format!("'\"{arg}\"'")), "the object must not become a string: {err}");
+    }
+}
+
+#[test]
 fn a_missing_plugin_directory_exits_2() {
     for command in [&["call", "x"][..], &["list"][..]] {
         let o = host(command, Path::new("/nonexistent/plugins"));
@@ -197,7 +213,8 @@ fn list_shows_names_kinds_files_and_refusals() {
     let dir = examples_dir();
     dir.write("broken.wasm", b"garbage");
     let o = host(&["list"], dir.path());
-    assert_exit(&o, 0);
+    // Everything that loaded is listed, and the refusal fails the command.
+    assert_exit(&o, 1);
     let out = stdout(&o);
     let row = |name: &str| {
         out.lines()
@@ -240,14 +257,135 @@ fn check_applies_the_rules_across_the_files_given() {
     let dir = TempDir::new();
     let first = dir.add("dynamic_greeting.wasm", &example("dynamic_greeting"));
     let second = dir.add("raw.wasm", &test_plugin("raw"));
-    let o = host(&["check", &first.to_string_lossy(), &second.to_string_lossy()], dir.path());
+    let third = dir.add("zz_dynamic_greeting.wasm", &example("dynamic_greeting"));
+    let o = host(&["check", &first.to_string_lossy(), &second.to_string_lossy(), &third.to_string_lossy()], dir.path());
     assert_exit(&o, 1);
-    assert!(stdout(&o).contains("dynamic_greeting (dynamic)"), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(out.contains("dynamic_greeting.wasm: ok: dynamic_greeting (dynamic)"), "{out}");
+    // Served without its dynamic entry, which is named as refused.
+    assert!(out.contains("raw.wasm: ok: raw_named ("), "{out}");
     assert!(
-        stdout(&o).contains("raw.wasm: refused: its dynamic activity raw_echo would be a second one"),
-        "{}",
-        stdout(&o)
+        out.contains(&format!(
+            "  refused: its dynamic activity raw_echo: {} already has the dynamic activity dynamic_greeting",
+            first.display()
+        )),
+        "{out}"
     );
+    // A plugin left with nothing to serve is refused whole.
+    assert!(
+        out.contains("zz_dynamic_greeting.wasm: refused: its dynamic activity dynamic_greeting would be a second one"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_second_dynamic_activity_is_dropped_and_its_plugins_named_activities_served() {
+    let dir = TempDir::new();
+    let holder = dir.add("a_dynamic_greeting.wasm", &example("dynamic_greeting"));
+    dir.add("b_raw.wasm", &test_plugin("raw"));
+    let o = host(&["list"], dir.path());
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    let row = |name: &str| out.lines().find(|l| l.split_whitespace().next() == Some(name)).map(str::to_string);
+    assert!(row("raw_named").is_some_and(|r| r.contains("activity") && r.ends_with("b_raw.wasm")), "{out}");
+    assert!(row("dynamic_greeting").is_some_and(|r| r.ends_with("a_dynamic_greeting.wasm")), "{out}");
+    assert!(row("raw_echo").is_none(), "{out}");
+    let refused = out.split("\nrefused:\n").nth(1).unwrap_or_else(|| panic!("no refused section: {out}"));
+    assert!(
+        refused.contains(&format!(
+            "b_raw.wasm: dynamic activity raw_echo not served: {} already has the dynamic activity dynamic_greeting",
+            holder.display()
+        )),
+        "{out}"
+    );
+
+    let o = host(&["call", "raw_named", "1"], dir.path());
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains(r#""activity_type":"raw_named""#), "{}", stdout(&o));
+    let o = host(&["call", "nobody_registers_this", r#"{"greeting":"Hello","name":"World"}"#], dir.path());
+    assert_exit(&o, 0);
+    assert_eq!(stdout(&o), "\"Hello, World!\\nActivity Type: nobody_registers_this\"\n");
+    // The run's log (`call` shows warnings) says what was dropped.
+    assert!(
+        stderr(&o).contains("dynamic activity raw_echo not served (the plugin's other activities are)"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn list_and_check_of_a_directory_exit_1_after_printing_what_loaded() {
+    let dir = TempDir::new();
+    let good = dir.add("say_hello.wasm", &example("say_hello"));
+    let as_str = |p: &Path| p.to_string_lossy().into_owned();
+
+    let o = host(&["list"], dir.path());
+    assert_exit(&o, 0);
+    let o = host(&["check", &as_str(dir.path())], dir.path());
+    assert_exit(&o, 0);
+    assert!(stdout(&o).starts_with(&format!("{}: ok: say_hello_activity", good.display())), "{}", stdout(&o));
+
+    let bad = dir.write("broken.wasm", b"garbage");
+    let o = host(&["list"], dir.path());
+    assert_exit(&o, 1);
+    assert!(stdout(&o).contains("say_hello_activity  activity"), "{}", stdout(&o));
+    assert!(stdout(&o).contains(&format!("{}: not a WebAssembly file", bad.display())), "{}", stdout(&o));
+
+    let o = host(&["check", &as_str(dir.path())], dir.path());
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    // File name order, as a directory loads.
+    let lines: Vec<&str> = out.lines().filter(|l| !l.starts_with("  ")).collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with(&format!("{}: refused: not a WebAssembly file", bad.display())), "{out}");
+    assert!(lines[1].starts_with(&format!("{}: ok: say_hello_activity", good.display())), "{out}");
+}
+
+#[test]
+fn misnamed_manifests_are_named_with_the_name_they_need() {
+    let dir = TempDir::new();
+    let plugin = dir.add("misbehave.wasm", &test_plugin("misbehave"));
+    let misnamed = dir.write("misbehave.wasm.toml", b"[env]\nvars = { API_URL = \"https://api\" }\n");
+    let stray = dir.write("stray.toml", b"");
+    dir.write(".editor.toml", b"");
+    let expected = format!(
+        "{}: not a manifest of any plugin; the manifest of misbehave.wasm is misbehave.toml",
+        misnamed.display()
+    );
+    let stray_expected = format!("{}: not a manifest of any plugin: there is no stray.wasm here", stray.display());
+
+    // A warning: nothing is refused, so the exit code stays 0.
+    let o = host(&["list"], dir.path());
+    assert_exit(&o, 0);
+    let warnings = stdout(&o).split("\nwarnings:\n").nth(1).map(str::to_string).unwrap_or_default();
+    assert!(warnings.starts_with(&expected), "{}", stdout(&o));
+    assert!(warnings.contains(&stray_expected), "{}", stdout(&o));
+    assert_eq!(warnings.lines().count(), 2, "hidden files are left alone: {}", stdout(&o));
+
+    let o = host(&["check", &dir.path().to_string_lossy()], dir.path());
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains(&expected.replacen(": not", ": warning: not", 1)), "{}", stdout(&o));
+    assert!(stdout(&o).contains("  grants: none"), "{}", stdout(&o));
+
+    // A file checked alone: the manifest meant for it, not every stray one.
+    let o = host(&["check", &plugin.to_string_lossy()], dir.path());
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains(&expected.replacen(": not", ": warning: not", 1)), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("stray.toml"), "{}", stdout(&o));
+
+    // `call` logs it, as `run` does.
+    let o = host(&["call", "add", "1", "2"], dir.path());
+    assert_exit(&o, 0);
+    assert!(
+        stderr(&o).contains("not a manifest of any plugin; the manifest of misbehave.wasm is misbehave.toml"),
+        "{}",
+        stderr(&o)
+    );
+
+    std::fs::rename(&misnamed, dir.path().join("misbehave.toml")).unwrap();
+    let o = host(&["check", &plugin.to_string_lossy()], dir.path());
+    assert!(stdout(&o).contains("  grants: env API_URL"), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("warning"), "{}", stdout(&o));
 }
 
 #[test]

@@ -139,15 +139,19 @@ async fn bad_files_are_refused_one_line_each_and_good_ones_still_serve() {
     assert_eq!(reason("duplicate_names.wasm"), "More than one activity named twice");
     assert!(reason("two_dynamic.wasm").starts_with("More than one dynamic activity"));
     assert_eq!(reason("no_definitions.wasm"), "definitions() returned no activities");
-    let second_dynamic = reason("z_raw_dynamic.wasm");
-    assert!(second_dynamic.contains("m_dynamic_greeting.wasm"), "{second_dynamic}");
-    assert!(second_dynamic.contains("at most one"), "{second_dynamic}");
+    // Only its dynamic entry is refused: its named activity is served.
+    assert!(!reasons.contains_key("z_raw_dynamic.wasm"), "{reasons:?}");
+    let [dropped] = registry.dropped() else { panic!("{:?}", registry.dropped()) };
+    assert!(dropped.path.ends_with("z_raw_dynamic.wasm") && dropped.name == "raw_echo", "{dropped:?}");
+    assert!(dropped.reason.contains("m_dynamic_greeting.wasm"), "{}", dropped.reason);
+    assert!(dropped.reason.contains("at most one"), "{}", dropped.reason);
+    assert_eq!(registry.resolve("raw_named").unwrap().name(), "z_raw_dynamic.wasm");
     let duplicate = reason("z_say_hello_again.wasm");
     assert!(duplicate.contains("say_hello_activity") && duplicate.contains("a_say_hello.wasm"), "{duplicate}");
     for r in reasons.values() {
         assert!(!r.contains('\n'), "a refusal is one line: {r}");
     }
-    assert_eq!(reasons.len(), 11);
+    assert_eq!(reasons.len(), 10);
 
     assert_eq!(completed(call(&registry, "say_hello_activity", &[r#""World""#]).await), r#""Hello, World!""#);
     assert_eq!(registry.dynamic().unwrap().name(), "m_dynamic_greeting.wasm");

@@ -80,6 +80,9 @@ pub struct Catalog {
     dir: PathBuf,
     files: tokio::sync::Mutex<BTreeMap<PathBuf, FileState>>,
     current: ArcSwap<Registry>,
+    /// Misnamed manifests already warned about, so that each is logged once
+    /// (and again if it changes or comes back), not at every rescan.
+    orphans: std::sync::Mutex<Vec<manifest::Orphan>>,
 }
 
 impl Catalog {
@@ -90,6 +93,7 @@ impl Catalog {
             dir: dir.to_path_buf(),
             files: tokio::sync::Mutex::new(BTreeMap::new()),
             current: ArcSwap::from_pointee(Registry::default()),
+            orphans: std::sync::Mutex::default(),
         });
         catalog.rescan(Writers::Ignore).await?;
         Ok(catalog)
@@ -109,6 +113,7 @@ impl Catalog {
         let mut files = self.files.lock().await;
         let paths = scan(&self.dir)?;
         let mut report = Rescan::default();
+        self.warn_orphans();
 
         let mut to_load = Vec::new();
         for path in &paths {
@@ -159,6 +164,18 @@ impl Catalog {
         log_changes(&old, &registry, &report.changed);
         self.current.store(Arc::new(registry));
         Ok(report)
+    }
+
+    /// Warns about manifests that belong to no plugin. A misnamed manifest
+    /// changes no plugin, so nothing else would mention it; each is warned
+    /// about once (again if it changes or comes back), not at every rescan.
+    fn warn_orphans(&self) {
+        let Ok(now) = manifest::orphans(&self.dir) else { return };
+        let mut warned = self.orphans.lock().unwrap_or_else(|p| p.into_inner());
+        for orphan in now.iter().filter(|o| !warned.contains(o)) {
+            tracing::warn!(manifest = %orphan.path.display(), "{orphan}");
+        }
+        *warned = now;
     }
 }
 

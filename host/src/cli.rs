@@ -1,21 +1,27 @@
 //! Command-line interface: argument parsing, exit codes and output.
 //!
 //! Exit codes: 0 success; 1 the activity failed or was cancelled (`call`), or
-//! a file was refused (`check`); 2 bad usage, or a plugin directory that
-//! cannot be read (clap uses 2 for usage errors too).
+//! something offered was not served (`list`, `check`: a refused plugin file
+//! or a dropped dynamic activity), so that scripts and CI notice, though
+//! everything that loaded is printed first; 2 bad usage, or a plugin
+//! directory that cannot be read (clap uses 2 for usage errors too).
+//! `run` exits 0 after a shutdown by signal, whatever became of its log.
 
+use std::collections::HashSet;
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use activity_host::cache::Source;
 use activity_host::catalog::Catalog;
 use activity_host::engine::EngineOptions;
+use activity_host::manifest;
 use activity_host::outbound_http::HttpClientOptions;
 use activity_host::outbound_pg::PgPoolOptions;
 use activity_host::payload::PayloadLimits;
 use activity_host::registry::{Registry, dynamic_name};
+use activity_host::runtime::scan;
 use activity_host::watch;
 use activity_host::worker::connection::default_identity;
 use activity_host::worker::{self, ConnectionSettings, TlsSettings, WorkerOptions};
@@ -24,7 +30,10 @@ use bytesize::ByteSize;
 use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, Parser, Subcommand};
 use temporalio_client::GrpcCompression;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_subscriber::EnvFilter;
+
+use crate::logging::{self, eprintln_safe, println_safe};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
@@ -75,7 +84,9 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
         cancel_grace: Duration,
     },
-    /// List every registered activity type, its plugin, and refused plugins.
+    /// List every registered activity type, its plugin, and what was refused.
+    ///
+    /// Exits 1 if any plugin or dynamic activity of the directory was refused.
     List {
         #[command(flatten)]
         plugins: PluginDir,
@@ -86,12 +97,13 @@ pub enum Command {
     },
     /// Validate plugin files and show what each offers or why it is refused.
     ///
-    /// Files are checked together, in the order given, with the same rules as
-    /// a plugin directory (no name twice, at most one dynamic activity).
+    /// Files are checked together, in the order given (a directory's in file
+    /// name order), with the same rules as a plugin directory (no name twice,
+    /// at most one dynamic activity). Exits 1 if anything was refused.
     Check {
-        /// Plugin files.
-        #[arg(value_name = "FILE.wasm", required = true)]
-        files: Vec<PathBuf>,
+        /// Plugin files, or directories whose plugins (`DIR/*.wasm`) to check.
+        #[arg(value_name = "FILE.wasm|DIR", required = true)]
+        paths: Vec<PathBuf>,
         #[command(flatten)]
         limits: LimitArgs,
         #[command(flatten)]
@@ -277,13 +289,20 @@ impl Command {
     }
 }
 
-/// Logs go to stderr, so that stdout carries only results.
+/// Logs go to stderr, so that stdout carries only results. A worker's log
+/// goes through a queue, so that a stalled or vanished reader of stderr
+/// never holds up serving or shutdown (see [`logging`]).
 pub fn init_logging(command: &Command) {
+    logging::init(match command {
+        Command::Run(_) => logging::Mode::Queued,
+        _ => logging::Mode::Direct,
+    });
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(command.default_log_filter()));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(logging::Stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        .log_internal_errors(false)
         .init();
 }
 
@@ -295,11 +314,18 @@ pub async fn run(command: Command) -> u8 {
             call(name, args, plugins.dir, local, cancel_grace).await
         }
         Command::List { plugins, limits, cache } => list(plugins.dir, Local::new(limits, cache)).await,
-        Command::Check { files, limits, cache } => check(files, Local::new(limits, cache)).await,
+        Command::Check { paths, limits, cache } => check(paths, Local::new(limits, cache)).await,
     }
 }
 
 async fn serve(args: RunArgs) -> u8 {
+    let mut signals = match Signals::listen() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln_safe!("error: cannot listen for SIGINT and SIGTERM: {e}");
+            return EXIT_USAGE;
+        }
+    };
     let options = WorkerOptions {
         connection: ConnectionSettings {
             address: args.address,
@@ -333,10 +359,17 @@ async fn serve(args: RunArgs) -> u8 {
     };
     tracing::info!(allocation = ?runtime.allocation(), "WebAssembly engine ready");
     let dir = args.plugins.dir;
-    let catalog = match Catalog::open(runtime, &dir).await {
+    let opened = tokio::select! {
+        opened = Catalog::open(runtime, &dir) => opened,
+        () = signals.next() => {
+            tracing::info!("stopped while loading the plugins");
+            return EXIT_OK;
+        }
+    };
+    let catalog = match opened {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: cannot read plugin directory {}: {e}", dir.display());
+            eprintln_safe!("error: cannot read plugin directory {}: {e}", dir.display());
             return EXIT_USAGE;
         }
     };
@@ -344,29 +377,43 @@ async fn serve(args: RunArgs) -> u8 {
         tracing::warn!(dir = %dir.display(), "no plugin loaded yet: tasks fail with NotFoundError until one is added");
     }
     let _watch = watch::watch(catalog.clone());
-    match worker::run(options, catalog, shutdown_signal()).await {
+    match worker::run(options, catalog, shutdown_signal(signals)).await {
         Ok(()) => EXIT_OK,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln_safe!("error: {e:#}");
             EXIT_FAILED
         }
     }
 }
 
-/// Resolves on the first SIGINT or SIGTERM; a second one exits at once.
-async fn shutdown_signal() {
-    async fn signal() {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("cannot listen for SIGTERM");
+/// SIGINT and SIGTERM, listened for from the start of `run`: a signal that
+/// arrives before the worker polls must stop the host as a later one does,
+/// not kill it by the default action (no drain, no exit 0).
+struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Signals {
+    fn listen() -> std::io::Result<Signals> {
+        Ok(Signals { interrupt: signal(SignalKind::interrupt())?, terminate: signal(SignalKind::terminate())? })
+    }
+
+    async fn next(&mut self) {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
     }
-    signal().await;
-    tokio::spawn(async {
-        signal().await;
-        eprintln!("second signal: exiting without waiting for running executions");
+}
+
+/// Resolves on the first SIGINT or SIGTERM; a second one exits at once.
+async fn shutdown_signal(mut signals: Signals) {
+    signals.next().await;
+    tokio::spawn(async move {
+        signals.next().await;
+        eprintln_safe!("second signal: exiting without waiting for running executions");
+        logging::finish();
         std::process::exit(130);
     });
 }
@@ -392,32 +439,32 @@ fn local_runtime(local: Local) -> Result<Arc<Runtime>, u8> {
 /// The WebAssembly runtime, or exit 2 with the reason.
 fn runtime(options: EngineOptions, limits: Limits, services: &ServiceOptions) -> Result<Arc<Runtime>, u8> {
     if !(64 << 10..=activity_host::manifest::MAX_STACK_CEILING).contains(&limits.max_stack) {
-        eprintln!(
+        eprintln_safe!(
             "error: --max-stack must be between 64 KiB and {} MiB",
             activity_host::manifest::MAX_STACK_CEILING >> 20
         );
         return Err(EXIT_USAGE);
     }
     let services = Services::new(services).map_err(|e| {
-        eprintln!("error: {e:#}");
+        eprintln_safe!("error: {e:#}");
         EXIT_USAGE
     })?;
     Runtime::with_services(&options, limits, services).map_err(|e| {
-        eprintln!("error: {e:#}");
+        eprintln_safe!("error: {e:#}");
         EXIT_USAGE
     })
 }
 
-async fn load_dir(runtime: &Arc<Runtime>, dir: &std::path::Path) -> Result<Registry, u8> {
+async fn load_dir(runtime: &Arc<Runtime>, dir: &Path) -> Result<Registry, u8> {
     runtime.load_dir(dir).await.map_err(|e| {
-        eprintln!("error: cannot read plugin directory {}: {e}", dir.display());
+        eprintln_safe!("error: cannot read plugin directory {}: {e}", dir.display());
         EXIT_USAGE
     })
 }
 
 /// A local runtime and the directory's plugins, for `call` and `list`; an
 /// exit code (the reason already printed) when either cannot be had.
-async fn local_registry(dir: &std::path::Path, local: Local) -> Result<(Arc<Runtime>, Registry), u8> {
+async fn local_registry(dir: &Path, local: Local) -> Result<(Arc<Runtime>, Registry), u8> {
     let runtime = local_runtime(local)?;
     let registry = load_dir(&runtime, dir).await?;
     Ok((runtime, registry))
@@ -429,7 +476,7 @@ async fn call(name: String, args: Vec<String>, dir: PathBuf, local: Local, cance
         match Payload::from_json_arg(arg) {
             Ok(p) => payloads.push(p),
             Err(e) => {
-                eprintln!("error: argument {} is not JSON ({e}): {arg}; quote strings, for example '\"{arg}\"'", i + 1);
+                eprintln_safe!("error: argument {} is not JSON ({e}): {arg}; {}", i + 1, json_arg_hint(arg));
                 return EXIT_USAGE;
             }
         }
@@ -445,7 +492,7 @@ async fn call(name: String, args: Vec<String>, dir: PathBuf, local: Local, cance
     let (cancel, interrupt) = (request.cancel.clone(), request.interrupt.clone());
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("cancelling {name}; interrupting it in {}", humantime::format_duration(cancel_grace));
+            eprintln_safe!("cancelling {name}; interrupting it in {}", humantime::format_duration(cancel_grace));
             cancel.cancel();
             tokio::select! {
                 _ = tokio::time::sleep(cancel_grace) => {}
@@ -457,15 +504,15 @@ async fn call(name: String, args: Vec<String>, dir: PathBuf, local: Local, cance
 
     match registry.execute(request).await {
         Outcome::Completed(payload) => {
-            println!("{}", payload.to_json_text());
+            println_safe!("{}", payload.to_json_text());
             EXIT_OK
         }
         Outcome::Failed(failure) => {
-            eprintln!("{failure}");
+            eprintln_safe!("{failure}");
             EXIT_FAILED
         }
         Outcome::Cancelled(reason) => {
-            eprintln!("activity cancelled: {reason}");
+            eprintln_safe!("activity cancelled: {reason}");
             EXIT_FAILED
         }
     }
@@ -486,61 +533,214 @@ async fn list(dir: PathBuf, local: Local) -> u8 {
         rows.push((dynamic_name(plugin).to_string(), "dynamic", plugin.path().display().to_string()));
     }
     if rows.is_empty() {
-        println!("no activities registered from {}", dir.display());
+        println_safe!("no activities registered from {}", dir.display());
     } else {
         let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max("ACTIVITY".len());
-        println!("{:width$}  {:8}  PLUGIN", "ACTIVITY", "KIND");
+        println_safe!("{:width$}  {:8}  PLUGIN", "ACTIVITY", "KIND");
         for (name, kind, path) in &rows {
-            println!("{name:width$}  {kind:8}  {path}");
+            println_safe!("{name:width$}  {kind:8}  {path}");
         }
     }
     if !registry.plugins().is_empty() {
-        println!("\nplugins:");
+        println_safe!("\nplugins:");
         for plugin in registry.plugins() {
-            println!("{}", plugin.path().display());
+            println_safe!("{}", plugin.path().display());
             print_sandbox(plugin);
         }
     }
-    if !registry.refused().is_empty() {
-        println!("\nrefused:");
+    if registry.refused_anything() {
+        println_safe!("\nrefused:");
         for refusal in registry.refused() {
-            println!("{}: {}", refusal.path.display(), refusal.reason);
+            println_safe!("{}: {}", refusal.path.display(), refusal.reason);
+        }
+        for dropped in registry.dropped() {
+            println_safe!("{dropped}");
         }
     }
-    EXIT_OK
+    let orphans = manifest::orphans(&dir).unwrap_or_default();
+    if !orphans.is_empty() {
+        println_safe!("\nwarnings:");
+        for orphan in &orphans {
+            println_safe!("{}: {orphan}", orphan.path.display());
+        }
+    }
+    if registry.refused_anything() { EXIT_FAILED } else { EXIT_OK }
 }
 
 /// A plugin's effective grants and limits, indented under its name.
 fn print_sandbox(plugin: &Plugin) {
-    println!("  grants: {}", plugin.grants());
-    println!("  limits: {}", plugin.limits());
+    println_safe!("  grants: {}", plugin.grants());
+    println_safe!("  limits: {}", plugin.limits());
 }
 
-async fn check(files: Vec<PathBuf>, local: Local) -> u8 {
+async fn check(paths: Vec<PathBuf>, local: Local) -> u8 {
+    // A directory stands for its plugins, as `run` would load them.
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut orphans = Vec::new();
+    for path in &paths {
+        if path.is_dir() {
+            match scan(path) {
+                Ok(found) => files.extend(found),
+                Err(e) => {
+                    eprintln_safe!("error: cannot read plugin directory {}: {e}", path.display());
+                    return EXIT_USAGE;
+                }
+            }
+            orphans.extend(manifest::orphans(path).unwrap_or_default());
+        } else {
+            files.push(path.clone());
+        }
+    }
+    let mut seen = HashSet::new();
+    files.retain(|f| seen.insert(f.clone()));
+    // A file named alone: the misnamed manifests meant for it.
+    let mut dirs: Vec<&Path> = Vec::new();
+    for dir in files.iter().filter_map(|f| f.parent()) {
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        if !dirs.contains(&dir) && !paths.iter().any(|p| p.is_dir() && same_file(p, dir)) {
+            dirs.push(dir);
+        }
+    }
+    for dir in dirs {
+        let meant = |o: &manifest::Orphan| o.plugin.as_ref().is_some_and(|p| files.iter().any(|f| same_file(f, p)));
+        orphans.extend(manifest::orphans(dir).unwrap_or_default().into_iter().filter(meant));
+    }
+
     let runtime = match local_runtime(local) {
         Ok(r) => r,
         Err(code) => return code,
     };
     let loaded = runtime.load_all(files.clone()).await;
     let registry = Registry::from_loaded(loaded);
-    let mut refused = false;
     for file in &files {
         if let Some(refusal) = registry.refused().iter().find(|r| &r.path == file) {
-            println!("{}: refused: {}", file.display(), refusal.reason);
-            refused = true;
+            println_safe!("{}: refused: {}", file.display(), refusal.reason);
         } else if let Some(plugin) = registry.plugins().iter().find(|p| p.path() == file) {
             let from = match plugin.source() {
                 Source::Cached => ", from the cache",
                 Source::Compiled => "",
             };
-            println!(
+            println_safe!(
                 "{}: ok: {} (loaded in {} ms{from})",
                 file.display(),
-                plugin.describe(),
+                registry.describe(plugin),
                 plugin.load_time().as_millis()
             );
+            for dropped in registry.dropped().iter().filter(|d| &d.path == file) {
+                println_safe!("  refused: its dynamic activity {}: {}", dropped.name, dropped.reason);
+            }
             print_sandbox(plugin);
         }
     }
-    if refused { EXIT_FAILED } else { EXIT_OK }
+    for orphan in &orphans {
+        println_safe!("{}: warning: {orphan}", orphan.path.display());
+    }
+    if registry.refused_anything() { EXIT_FAILED } else { EXIT_OK }
+}
+
+/// Whether two paths name one file, however each was spelled.
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+}
+
+/// What to say about a `JSON_ARG` that is not JSON. Usually the shell ate
+/// its quotes: `"World"` typed without single quotes around it arrives as
+/// `World`, and `{"id":7}` as `{id:7}`; the fix is the same quotes again,
+/// inside single quotes, not the whole argument made into a string.
+fn json_arg_hint(arg: &str) -> String {
+    let trimmed = arg.trim_start();
+    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+        return format!("quote strings, for example '\"{arg}\"'");
+    }
+    match quote_bare_words(arg) {
+        Some((fixed, keys, strings)) if serde_json::from_str::<serde_json::Value>(&fixed).is_ok() => {
+            let what = match (keys, strings) {
+                (true, true) => "the keys and strings",
+                (true, false) => "the keys",
+                _ => "the strings",
+            };
+            format!("quote {what}, inside single quotes so that the shell keeps them: '{fixed}'")
+        }
+        _ => {
+            "object keys and strings take double quotes, inside single quotes so that the shell keeps them".to_string()
+        }
+    }
+}
+
+/// `arg` with every bare word in double quotes (`true`, `false` and `null`
+/// left alone where they are values), and whether keys and values were
+/// quoted; `None` if nothing was bare.
+fn quote_bare_words(arg: &str) -> Option<(String, bool, bool)> {
+    let chars: Vec<char> = arg.chars().collect();
+    let (mut fixed, mut quoted_key, mut quoted_value) = (String::with_capacity(arg.len() + 8), false, false);
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '"' {
+            // A string: copied as it is, escapes included.
+            fixed.push(c);
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                if chars[i] == '\\' && i + 1 < chars.len() {
+                    fixed.push(chars[i]);
+                    i += 1;
+                }
+                fixed.push(chars[i]);
+                i += 1;
+            }
+            if i < chars.len() {
+                fixed.push('"');
+            }
+        } else if c.is_ascii_digit() || c == '-' {
+            // A number, exponent included.
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '.' | '+' | '-')) {
+                fixed.push(chars[i]);
+                i += 1;
+            }
+            continue;
+        } else if c.is_alphabetic() || c == '_' || c == '$' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '$' | '-' | '.')) {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            let is_key = chars[i..].iter().find(|c| !c.is_whitespace()) == Some(&':');
+            if !is_key && matches!(word.as_str(), "true" | "false" | "null") {
+                fixed.push_str(&word);
+            } else {
+                fixed.push_str(&format!("\"{word}\""));
+                if is_key { quoted_key = true } else { quoted_value = true }
+            }
+            continue;
+        } else {
+            fixed.push(c);
+        }
+        i += 1;
+    }
+    (quoted_key || quoted_value).then_some((fixed, quoted_key, quoted_value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_words_are_quoted_and_nothing_else_changes() {
+        let fixed = |arg: &str| quote_bare_words(arg).map(|(fixed, ..)| fixed);
+        assert_eq!(fixed("{id:7}").as_deref(), Some(r#"{"id":7}"#));
+        assert_eq!(
+            fixed(r#"{msg: "say \"hi\" there", n: -1.5e3, ok: true, none: null, tag: x-1}"#).as_deref(),
+            Some(r#"{"msg": "say \"hi\" there", "n": -1.5e3, "ok": true, "none": null, "tag": "x-1"}"#)
+        );
+        assert_eq!(fixed(r#"{"true": false}"#), None);
+        assert_eq!(fixed("[1, 2e5]"), None);
+    }
+
+    #[test]
+    fn the_hint_fits_what_the_shell_left() {
+        assert_eq!(json_arg_hint("World"), r#"quote strings, for example '"World"'"#);
+        assert!(json_arg_hint("{id:7}").starts_with("quote the keys,"));
+        assert!(json_arg_hint("[a, b]").starts_with("quote the strings,"));
+        assert!(json_arg_hint("{id:}").starts_with("object keys and strings take double quotes"));
+    }
 }

@@ -1,6 +1,7 @@
 //! The `host` command: run, call, list and check WebAssembly activity plugins.
 
 mod cli;
+mod logging;
 
 use std::process::ExitCode;
 
@@ -15,9 +16,14 @@ fn main() -> ExitCode {
     let runtime = match args.command.tokio_runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            logging::eprintln_safe!("error: cannot start the async runtime: {e}");
+            logging::finish();
             return ExitCode::from(cli::EXIT_USAGE);
         }
     };
-    ExitCode::from(runtime.block_on(cli::run(args.command)))
+    let code = runtime.block_on(cli::run(args.command));
+    drop(runtime);
+    // Whatever the log lost, the command's outcome is the exit code.
+    logging::finish();
+    ExitCode::from(code)
 }

@@ -168,6 +168,87 @@ pub fn path_for(plugin: &Path) -> PathBuf {
     plugin.with_extension("toml")
 }
 
+/// A `.toml` file in a plugin directory that is no plugin's manifest.
+///
+/// A manifest is found by its name only, so a misnamed one
+/// (`greetings.wasm.toml`, `Greetings.toml`) would leave its plugin
+/// running without the grants and limits the operator wrote, silently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orphan {
+    pub path: PathBuf,
+    /// The plugin file it seems meant for, if one fits its name.
+    pub plugin: Option<PathBuf>,
+}
+
+impl fmt::Display for Orphan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = |p: &Path| p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        match &self.plugin {
+            Some(plugin) => write!(
+                f,
+                "not a manifest of any plugin; the manifest of {} is {}",
+                name(plugin),
+                name(&path_for(plugin))
+            ),
+            None => {
+                let stem = name(&self.path.with_extension(""));
+                let plugin = if stem.ends_with(".wasm") { stem } else { format!("{stem}.wasm") };
+                write!(
+                    f,
+                    "not a manifest of any plugin: there is no {plugin} here (the manifest of NAME.wasm is NAME.toml)"
+                )
+            }
+        }
+    }
+}
+
+/// Every `.toml` in `dir` that is not `NAME.toml` beside a `NAME.wasm`, in
+/// file name order. Hidden files are left alone (editors and tools keep
+/// theirs there).
+pub fn orphans(dir: &Path) -> std::io::Result<Vec<Orphan>> {
+    let (mut plugins, mut tomls) = (Vec::new(), Vec::new());
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else { continue };
+        if name.starts_with('.') || !path.is_file() {
+            continue;
+        }
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("wasm") => plugins.push(path),
+            Some("toml") => tomls.push(path),
+            _ => {}
+        }
+    }
+    tomls.sort();
+    let orphans = tomls
+        .into_iter()
+        .filter(|toml| !plugins.iter().any(|p| path_for(p) == *toml))
+        .map(|toml| {
+            let plugin = meant_for(&toml, &plugins);
+            Orphan { path: toml, plugin }
+        })
+        .collect();
+    Ok(orphans)
+}
+
+/// The plugin a misnamed manifest was most likely written for: `NAME.wasm`
+/// for `NAME.wasm.toml`, else the one plugin whose name differs only in
+/// case or in `-` for `_`.
+fn meant_for(toml: &Path, plugins: &[PathBuf]) -> Option<PathBuf> {
+    let stem = toml.file_stem()?.to_string_lossy();
+    let exact = toml.with_extension("");
+    if plugins.contains(&exact) {
+        return Some(exact);
+    }
+    let loose = |s: &str| s.trim_end_matches(".wasm").to_lowercase().replace('-', "_");
+    let mut near =
+        plugins.iter().filter(|p| p.file_stem().is_some_and(|s| loose(&s.to_string_lossy()) == loose(&stem)));
+    match (near.next(), near.next()) {
+        (Some(plugin), None) => Some(plugin.clone()),
+        _ => None,
+    }
+}
+
 /// Reads the manifest beside `plugin`, if any, and applies it to the host's
 /// defaults. No manifest: no grants, the defaults.
 pub fn load(plugin: &Path, defaults: &Limits) -> Result<(Grants, Limits), ManifestError> {

@@ -20,6 +20,22 @@ pub struct Refusal {
     pub reason: String,
 }
 
+/// A plugin served without its dynamic activity, because another plugin
+/// holds the host's one dynamic entry; its named activities are served.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DroppedDynamic {
+    pub path: PathBuf,
+    /// The dynamic activity it declared.
+    pub name: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for DroppedDynamic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: dynamic activity {} not served: {}", self.path.display(), self.name, self.reason)
+    }
+}
+
 /// A plugin file offered to [`Registry::build`].
 pub struct Candidate {
     pub path: PathBuf,
@@ -36,13 +52,18 @@ pub struct Registry {
     dynamic: Option<Arc<Plugin>>,
     plugins: Vec<Arc<Plugin>>,
     refused: Vec<Refusal>,
+    dropped: Vec<DroppedDynamic>,
 }
 
 impl Registry {
     /// Applies the host-wide rules to candidates in order (callers pass them
     /// sorted by file name, plugins already serving first): a name already
-    /// registered, or a second dynamic entry, refuses the later plugin as a
-    /// whole. A candidate that fails to load or to fit falls back to its
+    /// registered refuses the later plugin as a whole, since a workflow
+    /// calling that name would get either plugin depending on the order of
+    /// files. A second dynamic entry is only dropped: which plugin answers
+    /// unknown names is decided by the same order, and the later plugin's
+    /// named activities harm nobody (a plugin left with nothing to serve is
+    /// refused). A candidate that fails to load or to fit falls back to its
     /// previous version, if it has one.
     pub fn build(candidates: impl IntoIterator<Item = Candidate>) -> Registry {
         let mut registry = Registry::default();
@@ -67,29 +88,40 @@ impl Registry {
     }
 
     fn admit(&mut self, plugin: &Arc<Plugin>) -> Result<(), String> {
+        let mut second_dynamic = None;
         for d in plugin.definitions() {
             if d.dynamic {
                 if let Some(holder) = &self.dynamic {
-                    return Err(format!(
-                        "its dynamic activity {} would be a second one: {} already has the dynamic activity {}, \
-                         and a host serves at most one",
-                        d.name,
-                        holder.path().display(),
-                        dynamic_name(holder)
-                    ));
+                    second_dynamic = Some(DroppedDynamic {
+                        path: plugin.path().to_path_buf(),
+                        name: d.name.clone(),
+                        reason: format!(
+                            "{} already has the dynamic activity {}, and a host serves at most one",
+                            holder.path().display(),
+                            dynamic_name(holder)
+                        ),
+                    });
                 }
             } else if let Some(holder) = self.by_name.get(&d.name) {
                 return Err(format!("activity {} is already registered by {}", d.name, holder.path().display()));
             }
         }
+        if let Some(dropped) = &second_dynamic
+            && plugin.definitions().iter().all(|d| d.dynamic)
+        {
+            return Err(format!("its dynamic activity {} would be a second one: {}", dropped.name, dropped.reason));
+        }
         for d in plugin.definitions() {
             if d.dynamic {
-                self.dynamic = Some(plugin.clone());
+                if second_dynamic.is_none() {
+                    self.dynamic = Some(plugin.clone());
+                }
             } else {
                 self.by_name.insert(d.name.clone(), plugin.clone());
             }
         }
         self.plugins.push(plugin.clone());
+        self.dropped.extend(second_dynamic);
         Ok(())
     }
 
@@ -136,6 +168,30 @@ impl Registry {
     pub fn refused(&self) -> &[Refusal] {
         &self.refused
     }
+
+    /// Plugins served without their dynamic activity, in file name order.
+    pub fn dropped(&self) -> &[DroppedDynamic] {
+        &self.dropped
+    }
+
+    /// Whether anything offered is not served: a refused file or a dropped
+    /// dynamic activity.
+    pub fn refused_anything(&self) -> bool {
+        !self.refused.is_empty() || !self.dropped.is_empty()
+    }
+
+    /// What `plugin` serves here, for logs and listings: its
+    /// [`Plugin::describe`], less a dynamic activity this registry dropped.
+    pub fn describe(&self, plugin: &Plugin) -> String {
+        let dropped = self.dropped.iter().any(|d| d.path == plugin.path());
+        let names: Vec<String> = plugin
+            .definitions()
+            .iter()
+            .filter(|d| !(d.dynamic && dropped))
+            .map(|d| if d.dynamic { format!("{} (dynamic)", d.name) } else { d.name.clone() })
+            .collect();
+        names.join(", ")
+    }
 }
 
 /// Logs what changed between two registries: plugins loaded (with their
@@ -145,7 +201,7 @@ pub(crate) fn log_changes(old: &Registry, new: &Registry, changed: &[PathBuf]) {
         if !old.plugins().iter().any(|p| Arc::ptr_eq(p, plugin)) {
             tracing::info!(
                 plugin = %plugin.path().display(),
-                activities = %plugin.describe(),
+                activities = %new.describe(plugin),
                 load_ms = plugin.load_time().as_millis() as u64,
                 cached = plugin.source() == crate::cache::Source::Cached,
                 "plugin loaded"
@@ -161,6 +217,24 @@ pub(crate) fn log_changes(old: &Registry, new: &Registry, changed: &[PathBuf]) {
         if changed.contains(&refusal.path) {
             tracing::warn!(plugin = %refusal.path.display(), "plugin refused: {}", refusal.reason);
         }
+    }
+    for dropped in new.dropped() {
+        if changed.contains(&dropped.path) || !old.dropped().contains(dropped) {
+            tracing::warn!(
+                plugin = %dropped.path.display(),
+                "dynamic activity {} not served (the plugin's other activities are): {}",
+                dropped.name,
+                dropped.reason
+            );
+        }
+    }
+    // The dynamic entry moved to a plugin that was serving without it (its
+    // holder went): say so, as nothing else about that plugin changed.
+    if let Some(holder) = new.dynamic()
+        && old.dropped().iter().any(|d| d.path == holder.path())
+        && old.plugins().iter().any(|p| Arc::ptr_eq(p, holder))
+    {
+        tracing::info!(plugin = %holder.path().display(), "now serving its dynamic activity {}", dynamic_name(holder));
     }
 }
 

@@ -129,9 +129,13 @@ impl Runtime {
         paths.into_iter().zip(results).map(|(p, r)| (p, r.expect("every task reports"))).collect()
     }
 
-    /// Loads every plugin of a directory into a registry.
+    /// Loads every plugin of a directory into a registry, logging what
+    /// loaded, what was refused and the manifests that belong to no plugin.
     pub async fn load_dir(self: &Arc<Self>, dir: &Path) -> io::Result<Registry> {
         let paths = scan(dir)?;
+        for orphan in manifest::orphans(dir).unwrap_or_default() {
+            tracing::warn!(manifest = %orphan.path.display(), "{orphan}");
+        }
         let loaded = self.load_all(paths).await;
         let changed: Vec<PathBuf> = loaded.iter().map(|(p, _)| p.clone()).collect();
         let registry = Registry::from_loaded(loaded);

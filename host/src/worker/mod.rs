@@ -88,7 +88,17 @@ pub async fn run(
             .build()
             .map_err(anyhow::Error::msg)?,
     )?;
-    let connection = options.connection.connect().await?;
+    // A stop asked for before the worker polls ends the run at once: there
+    // is nothing to drain, and connecting may take a while.
+    let mut shutdown = Box::pin(shutdown);
+    let stopped = || tracing::info!("stopped before polling for activity tasks");
+    let connection = tokio::select! {
+        connection = options.connection.connect() => connection?,
+        () = &mut shutdown => {
+            stopped();
+            return Ok(());
+        }
+    };
     let config = WorkerConfig::builder()
         .namespace(options.namespace.clone())
         .task_queue(options.task_queue.clone())
@@ -101,10 +111,17 @@ pub async fn run(
         .build()
         .map_err(anyhow::Error::msg)?;
     let worker = Arc::new(temporalio_sdk_core::init_worker(&runtime, config, connection)?);
-    worker
-        .validate()
-        .await
-        .with_context(|| format!("the Temporal service refused the worker for namespace {}", options.namespace))?;
+    tokio::select! {
+        validated = worker.validate() => {
+            validated.with_context(|| {
+                format!("the Temporal service refused the worker for namespace {}", options.namespace)
+            })?;
+        }
+        () = &mut shutdown => {
+            stopped();
+            return Ok(());
+        }
+    }
     tracing::info!(
         address = %options.connection.address,
         namespace = %options.namespace,

@@ -1,7 +1,10 @@
 //! A plugin written against `wit/activity.wit` with wit-bindgen alone, as an
 //! author in a language without an SDK would. Built once per feature, each
 //! build breaks one rule of `definitions()` so the host's refusals can be
-//! tested; the default build is a dynamic entry that echoes the raw payloads.
+//! tested; the default build is a dynamic entry that echoes the raw payloads,
+//! and one named activity, `raw_named`, that echoes the same way (so that a
+//! plugin holding both can be seen to keep its name when its dynamic entry
+//! is not served).
 
 wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
 
@@ -33,7 +36,7 @@ impl Guest for Raw {
         if cfg!(feature = "many-names") {
             return (0..100_000).map(|i| def(&format!("activity_{i}"), false)).collect();
         }
-        vec![def("raw_echo", true)]
+        vec![def("raw_echo", true), def("raw_named", false)]
     }
 
     fn execute(name: String, args: Vec<Payload>) -> Result<Payload, ApplicationError> {
