@@ -25,6 +25,7 @@ pub mod registry;
 pub mod runtime;
 pub mod sandbox;
 pub mod services;
+pub mod tls;
 pub mod watch;
 pub mod worker;
 

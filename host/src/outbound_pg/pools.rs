@@ -5,10 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use anyhow::Context as _;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::grants::PgGrant;
@@ -37,27 +34,7 @@ impl std::fmt::Debug for PgPools {
 
 impl PgPools {
     pub fn new(options: &PgPoolOptions) -> anyhow::Result<PgPools> {
-        let mut roots = rustls::RootCertStore::empty();
-        let (added, _) = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        if added == 0 {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        }
-        if let Some(file) = &options.ca_file {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file)
-                .and_then(|certs| certs.collect::<Result<_, _>>())
-                .with_context(|| format!("--postgres-ca-file {}: not a readable PEM file", file.display()))?;
-            anyhow::ensure!(!certs.is_empty(), "--postgres-ca-file {}: holds no CERTIFICATE", file.display());
-            for cert in certs {
-                roots
-                    .add(cert)
-                    .with_context(|| format!("--postgres-ca-file {}: a certificate is invalid", file.display()))?;
-            }
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .context("cannot configure TLS")?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = crate::tls::client_config(options.ca_file.as_deref(), "--postgres-ca-file")?;
         Ok(PgPools { pools: Arc::default(), tls: MakeRustlsConnect::new(tls) })
     }
 
