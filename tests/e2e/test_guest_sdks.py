@@ -181,3 +181,35 @@ def test_python_results_encode_as_the_python_sdk_does(host, plugin_dir, execute)
     assert execute(CallActivity.run, Call("py_nothing", [])) is None
     assert execute(CallActivity.run, Call("py_greet", ["Ada"])) == "Hello, Ada!"
     assert execute(CallActivity.run, Call("py_your_activity", [YourParams("Hi", "Ada")])) == "Hi, Ada!"
+
+
+@pytest.mark.parametrize(
+    "activity,args,message",
+    [
+        ("price_order", ['{"items":["x"]}'], "argument 1 of price_order (Order): field items: expected int, got str"),
+        (
+            "price_order",
+            ['{"items":[1],"customer":{"address":{"zip":94107}}}'],
+            "argument 1 of price_order (Order): field customer: field address: field zip: expected str, got int",
+        ),
+        (
+            "price_order",
+            ['{"items":[1],"prices":{"a":"free"}}'],
+            "argument 1 of price_order (Order): field prices: key 'a': expected float, got str",
+        ),
+        ("price_order", ['{"customer":null}'], "argument 1 of price_order (Order): field items: missing"),
+        ("price_order", ['"x"'], "argument 1 of price_order (Order): expected an object for Order, got str"),
+        ("py_greet", ['"Ada"', "3"], "argument 2 of py_greet (str | None): expected str, got int"),
+    ],
+)
+def test_a_python_decoding_failure_names_the_argument_and_the_field(plugin_dir, activity, args, message):
+    result = host_call(plugin_dir(examples=(), tests=("py_activities",)), activity, *args)
+    assert result.returncode == 1, result.stdout
+    # Retryable, as before: a newer worker may decode what this one cannot.
+    expected = f"activity failed: Failed decoding arguments: {message}\n  type: DecodeError\n  non-retryable: false\n"
+    assert result.stderr.startswith(expected), result.stderr
+
+
+def test_a_python_activity_ignores_fields_it_does_not_know(plugin_dir):
+    result = host_call(plugin_dir(examples=(), tests=("py_activities",)), "price_order", '{"items":[1,2],"coupon":"SAVE"}')
+    assert (result.returncode, result.stdout) == (0, "3\n"), result.stderr

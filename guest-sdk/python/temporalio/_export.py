@@ -60,16 +60,33 @@ def _failure(error: BaseException) -> WitApplicationError:
     )
 
 
+def _type_name(hint: Any) -> str:
+    """A parameter's type as a person reads it: `Order`, `list[int]`,
+    `str | None`. (The source text would need `annotationlib`, and with it
+    the AST unparser, in every plugin, for one label.)"""
+    return hint.__name__ if isinstance(hint, type) else repr(hint).replace("typing.", "")
+
+
 def _decode(definition: activity._Definition, args: List[WitPayload]) -> List[Any]:
     payloads = [activity.payload_from_wit(p) for p in args]
     if definition.name is None:
         return [[RawValue(p) for p in payloads]]
-    # As the Python SDK: type hints are used only when their count matches.
-    hints = definition.arg_types if len(definition.arg_types) == len(payloads) else None
-    try:
-        return _converter.default.from_payloads(payloads, hints)
-    except Exception as e:
-        raise ApplicationError(f"Failed decoding arguments: {e}", type="DecodeError") from e
+    # As the Python SDK: type hints are used only when their count matches;
+    # otherwise the values decode untyped, and a count the function cannot
+    # take fails the call with Python's own TypeError ("price_order() takes 1
+    # positional argument but 2 were given"), as in a Python SDK worker.
+    hints = definition.arg_types if len(definition.arg_types) == len(payloads) else [None] * len(payloads)
+    decoded = []
+    for i, (payload, hint) in enumerate(zip(payloads, hints)):
+        try:
+            decoded.append(_converter.default.from_payload(payload, hint))
+        except Exception as e:
+            # Named as the Rust SDK names it: "argument 1 of price_order (Order): field items: ...".
+            what = f"argument {i + 1} of {definition.name}"
+            if hint is not None:
+                what += f" ({_type_name(hint)})"
+            raise ApplicationError(f"Failed decoding arguments: {what}: {e}", type="DecodeError") from e
+    return decoded
 
 
 class Activities:

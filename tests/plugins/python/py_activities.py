@@ -122,3 +122,26 @@ def py_bytes(text: str) -> bytes:
 @activity.defn
 def py_sorted() -> dict:
     return {"b": 1, "a": {"d": [1, 2], "c": None}}
+
+
+@dataclass
+class Address:
+    zip: str
+
+
+@dataclass
+class Customer:
+    address: Address
+
+
+@dataclass
+class Order:
+    items: list[int]
+    customer: Optional[Customer] = None
+    prices: Optional[dict[str, float]] = None
+
+
+@activity.defn
+def price_order(order: Order) -> int:
+    """Decoding failures name the argument and the field: see test_guest_sdks.py."""
+    return sum(order.items)
