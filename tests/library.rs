@@ -138,7 +138,10 @@ async fn bad_files_are_refused_one_line_each_and_good_ones_still_serve() {
     assert_eq!(reason("empty_name.wasm"), "an activity has an empty name");
     assert_eq!(reason("duplicate_names.wasm"), "More than one activity named twice");
     assert!(reason("two_dynamic.wasm").starts_with("More than one dynamic activity"));
-    assert_eq!(reason("no_definitions.wasm"), "definitions() returned no activities");
+    assert_eq!(
+        reason("no_definitions.wasm"),
+        "definitions() returned no activities: name at least one #[activity::defn] function in `activity::export!(...)`"
+    );
     // Only its dynamic entry is refused: its named activity is served.
     assert!(!reasons.contains_key("z_raw_dynamic.wasm"), "{reasons:?}");
     let [dropped] = registry.dropped() else { panic!("{:?}", registry.dropped()) };
@@ -350,4 +353,24 @@ async fn a_busy_plugin_does_not_starve_the_others() {
     }
     assert!(!hog.is_finished(), "the hog ran to its deadline before the short executions got a turn");
     hog.abort();
+}
+
+#[test]
+fn a_plugins_language_is_read_from_its_producers() {
+    use activity_host::toolchain::Toolchain;
+    let detect = |path: std::path::PathBuf| Toolchain::detect(&std::fs::read(path).unwrap());
+    assert_eq!(detect(example("say_hello")), Some(Toolchain::Rust));
+    // componentize-py and componentize-js carry Rust modules of their own.
+    assert_eq!(detect(test_plugin("py_activities")), Some(Toolchain::Python));
+    assert_eq!(detect(example("python/say_hello")), Some(Toolchain::Python));
+    assert_eq!(detect(test_plugin("js_activities")), Some(Toolchain::JavaScript));
+    assert_eq!(detect(example("js/your_activity")), Some(Toolchain::JavaScript));
+    // A component with no producers says nothing.
+    let bare = wat_free_component();
+    assert_eq!(Toolchain::detect(&bare), None);
+}
+
+/// The smallest component: the header of an empty one.
+fn wat_free_component() -> Vec<u8> {
+    vec![0, b'a', b's', b'm', 0x0d, 0, 1, 0]
 }

@@ -89,13 +89,21 @@ def componentize_py() -> str:
     return found
 
 
+def is_test(name: str) -> bool:
+    """Test modules stay out of the plugin, as pytest and unittest name them:
+    they import test tools a plugin has no use for."""
+    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+
+
 def copy_sources(source_dir: Path, into: Path) -> None:
     """The module's directory, without what componentize-py must not scan
-    (virtual environments, build output, hidden directories)."""
+    (virtual environments, build output, hidden directories) and tests."""
     for entry in source_dir.iterdir():
         if entry.name.startswith(".") or entry.name in SKIP:
             continue
         if entry.is_file() and entry.suffix == ".py":
+            if is_test(entry.name):
+                continue
             shutil.copy2(entry, into / entry.name)
         elif entry.is_dir() and (entry / "__init__.py").exists():
             shutil.copytree(entry, into / entry.name, ignore=shutil.ignore_patterns("__pycache__", ".*"))

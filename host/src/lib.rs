@@ -24,8 +24,10 @@ pub mod plugin;
 pub mod registry;
 pub mod runtime;
 pub mod sandbox;
+pub mod scaffold;
 pub mod services;
 pub mod tls;
+pub mod toolchain;
 pub mod watch;
 pub mod worker;
 

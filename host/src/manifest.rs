@@ -88,6 +88,17 @@ struct Manifest {
     limits: LimitsSection,
 }
 
+/// The top-level keys of a manifest, as [`Manifest`] reads them.
+const SECTIONS: &[&str] = &["dirs", "env", "http", "tcp", "postgres", "limits"];
+
+/// Whether a `.toml` file is another tool's (`Cargo.toml`, `pyproject.toml`):
+/// it has a top-level key no manifest has. One that does not parse may be a
+/// manifest with a mistake, so it is not.
+fn is_another_tools(toml: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(toml) else { return false };
+    text.parse::<toml::Table>().is_ok_and(|table| table.keys().any(|k| !SECTIONS.contains(&k.as_str())))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DirEntry {
@@ -203,8 +214,8 @@ impl fmt::Display for Orphan {
 }
 
 /// Every `.toml` in `dir` that is not `NAME.toml` beside a `NAME.wasm`, in
-/// file name order. Hidden files are left alone (editors and tools keep
-/// theirs there).
+/// file name order. Hidden files and other tools' files are left alone (a
+/// plugin project keeps its `Cargo.toml` beside the plugin it builds).
 pub fn orphans(dir: &Path) -> std::io::Result<Vec<Orphan>> {
     let (mut plugins, mut tomls) = (Vec::new(), Vec::new());
     for entry in std::fs::read_dir(dir)? {
@@ -222,7 +233,7 @@ pub fn orphans(dir: &Path) -> std::io::Result<Vec<Orphan>> {
     tomls.sort();
     let orphans = tomls
         .into_iter()
-        .filter(|toml| !plugins.iter().any(|p| path_for(p) == *toml))
+        .filter(|toml| !plugins.iter().any(|p| path_for(p) == *toml) && !is_another_tools(toml))
         .map(|toml| {
             let plugin = meant_for(&toml, &plugins);
             Orphan { path: toml, plugin }
@@ -390,6 +401,26 @@ mod tests {
 
     fn parse_str(text: &str) -> Result<(Grants, Limits), String> {
         parse(Path::new("plugins/p.toml"), text, &Limits::default()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn another_tools_toml_is_no_orphan_and_a_misnamed_manifest_is() {
+        let dir = std::env::temp_dir().join(format!("activity-host-orphans-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("Cargo.toml"), "[package]\nname = \"p\"\n[lib]\n").unwrap();
+        std::fs::write(dir.join("p.wasm.toml"), "[http]\nallow = [\"example.com\"]\n").unwrap();
+        std::fs::write(dir.join("q.toml"), "# every grant commented out\n").unwrap();
+        std::fs::write(dir.join("r.toml"), "[http\n").unwrap();
+        let found: Vec<String> =
+            orphans(&dir).unwrap().iter().map(|o| o.path.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(found, ["p.wasm.toml", "q.toml", "r.toml"]);
+        // Every section a manifest has is one `SECTIONS` knows.
+        let every = "dirs = []\n[env]\n[http]\n[tcp]\n[postgres]\n[limits]\n";
+        assert!(parse_str(every).is_ok());
+        let keys = every.parse::<toml::Table>().unwrap();
+        assert!(keys.keys().all(|k| SECTIONS.contains(&k.as_str())));
+        assert_eq!(keys.len(), SECTIONS.len());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::execute::{Call, Request, Returned};
 use crate::failure::Outcome;
 use crate::sandbox::{Grants, Limits, Sandbox};
 use crate::services::Services;
+use crate::toolchain::Toolchain;
 
 /// The interface every plugin exports, as the linker names it.
 pub const ACTIVITIES_EXPORT: &str = "activity-host:plugin/activities@0.1.0";
@@ -69,6 +70,27 @@ pub enum LoadError {
     Rules(String),
 }
 
+/// Reads and compiles a component file (or loads it from the cache): the
+/// file's bytes, the component, and where it came from.
+pub(crate) async fn compile(
+    engine: &Engine,
+    cache: Option<Arc<Cache>>,
+    path: &Path,
+) -> Result<(Arc<Vec<u8>>, Component, Source), LoadError> {
+    let bytes = Arc::new(tokio::fs::read(path).await.map_err(|e| LoadError::Read(one_line(e)))?);
+    check_header(&bytes)?;
+    let engine = engine.clone();
+    let read = bytes.clone();
+    let (component, source) = tokio::task::spawn_blocking(move || match cache {
+        Some(cache) => cache.component(&engine, &read),
+        None => Component::new(&engine, read.as_slice()).map(|c| (c, Source::Compiled)),
+    })
+    .await
+    .map_err(|e| LoadError::Invalid(one_line(e)))?
+    .map_err(|e| LoadError::Invalid(one_line(format!("{e:#}"))))?;
+    Ok((bytes, component, source))
+}
+
 /// One line, whatever wasmtime's error chain looks like.
 fn one_line(error: impl std::fmt::Display) -> String {
     error.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
@@ -86,24 +108,17 @@ impl Plugin {
         limits: Limits,
     ) -> Result<Plugin, LoadError> {
         let started = Instant::now();
-        let bytes = tokio::fs::read(path).await.map_err(|e| LoadError::Read(one_line(e)))?;
-        check_header(&bytes)?;
-        let (component, source) = {
-            let engine = engine.clone();
-            tokio::task::spawn_blocking(move || match cache {
-                Some(cache) => cache.component(&engine, &bytes),
-                None => Component::new(&engine, &bytes).map(|c| (c, Source::Compiled)),
-            })
-            .await
-            .map_err(|e| LoadError::Invalid(one_line(e)))?
-            .map_err(|e| LoadError::Invalid(one_line(format!("{e:#}"))))?
-        };
+        let (bytes, component, source) = compile(engine, cache, path).await?;
         let pre = linker.instantiate_pre(&component).map_err(|e| LoadError::WrongWorld(one_line(format!("{e:#}"))))?;
         let pre = PluginPre::new(pre).map_err(|_| {
             let exports: Vec<String> =
                 component.component_type().exports(engine).map(|(name, _)| name.to_string()).collect();
+            let hint = match Toolchain::detect(&bytes) {
+                Some(toolchain) if exports.is_empty() => format!("; {}", toolchain.nothing_offered_hint(false)),
+                _ => String::new(),
+            };
             LoadError::WrongWorld(format!(
-                "it does not export {ACTIVITIES_EXPORT} (it exports: {})",
+                "it does not export {ACTIVITIES_EXPORT} (it exports: {}){hint}",
                 if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
             ))
         })?;
@@ -130,7 +145,12 @@ impl Plugin {
             }
             Err(other) => return Err(LoadError::Definitions(one_line(format!("{other:?}")))),
         };
-        check_definitions(&definitions)?;
+        check_definitions(&definitions).map_err(|e| match Toolchain::detect(&bytes) {
+            Some(toolchain) if definitions.is_empty() => {
+                LoadError::Rules(format!("{e}: {}", toolchain.nothing_offered_hint(true)))
+            }
+            _ => e,
+        })?;
         plugin.definitions = definitions;
         plugin.load_time = started.elapsed();
         Ok(plugin)

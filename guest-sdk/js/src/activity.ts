@@ -64,7 +64,8 @@ export class Context {
 
   /** @internal */
   static exit(): void {
-    Context.#current?.#stop();
+    const current = Context.#current;
+    if (current) current.#stop();
     Context.#current = undefined;
   }
 

@@ -1,0 +1,112 @@
+//! `host run`: the worker, its signals and its exit code.
+
+use activity_host::catalog::Catalog;
+use activity_host::engine::EngineOptions;
+use activity_host::watch;
+use activity_host::worker::connection::default_identity;
+use activity_host::worker::{self, ConnectionSettings, TlsSettings, WorkerOptions};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use super::args::RunArgs;
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, runtime};
+use crate::logging::{self, eprintln_safe};
+
+pub(super) async fn serve(args: RunArgs) -> u8 {
+    let mut signals = match Signals::listen() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln_safe!("error: cannot listen for SIGINT and SIGTERM: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let options = WorkerOptions {
+        connection: ConnectionSettings {
+            address: args.address,
+            identity: args.identity.unwrap_or_else(default_identity),
+            tls: TlsSettings {
+                enabled: args.tls,
+                cert: args.tls_cert,
+                key: args.tls_key,
+                ca: args.tls_ca,
+                server_name: args.tls_server_name,
+            },
+            api_key: args.api_key,
+            compression: args.grpc_compression,
+        },
+        namespace: args.namespace,
+        task_queue: args.task_queue,
+        max_concurrent_activities: args.max_concurrent_activities as usize,
+        max_activities_per_second: args.max_activities_per_second,
+        graceful_shutdown_timeout: args.graceful_shutdown_timeout,
+        cancel_grace: args.cancel_grace,
+    };
+    // Every execution in flight holds an instance, and loads need a few more.
+    let engine = EngineOptions {
+        max_instances: args.max_concurrent_activities + 32,
+        cache_dir: args.cache.dir(),
+        ..EngineOptions::default()
+    };
+    let runtime = match runtime(engine, args.limits.limits(), &args.services.options()) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    tracing::info!(allocation = ?runtime.allocation(), "WebAssembly engine ready");
+    let dir = args.plugins.dir;
+    let opened = tokio::select! {
+        opened = Catalog::open(runtime, &dir) => opened,
+        () = signals.next() => {
+            tracing::info!("stopped while loading the plugins");
+            return EXIT_OK;
+        }
+    };
+    let catalog = match opened {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln_safe!("error: cannot read plugin directory {}: {e}", dir.display());
+            return EXIT_USAGE;
+        }
+    };
+    if catalog.registry().plugins().is_empty() {
+        tracing::warn!(dir = %dir.display(), "no plugin loaded yet: tasks fail with NotFoundError until one is added");
+    }
+    let _watch = watch::watch(catalog.clone());
+    match worker::run(options, catalog, shutdown_signal(signals)).await {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln_safe!("error: {e:#}");
+            EXIT_FAILED
+        }
+    }
+}
+
+/// SIGINT and SIGTERM, listened for from the start of `run`: a signal that
+/// arrives before the worker polls must stop the host as a later one does,
+/// not kill it by the default action (no drain, no exit 0).
+struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Signals {
+    fn listen() -> std::io::Result<Signals> {
+        Ok(Signals { interrupt: signal(SignalKind::interrupt())?, terminate: signal(SignalKind::terminate())? })
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
+/// Resolves on the first SIGINT or SIGTERM; a second one exits at once.
+async fn shutdown_signal(mut signals: Signals) {
+    signals.next().await;
+    tokio::spawn(async move {
+        signals.next().await;
+        eprintln_safe!("second signal: exiting without waiting for running executions");
+        logging::finish();
+        std::process::exit(130);
+    });
+}
