@@ -13,6 +13,7 @@ pub mod bindings;
 pub mod cache;
 pub mod catalog;
 pub mod engine;
+pub mod error_chain;
 pub mod execute;
 pub mod failure;
 pub mod manifest;

@@ -13,6 +13,7 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::client::{CONNECT_TIMEOUT, HttpClient};
 use super::grants::HttpRule;
+use crate::error_chain;
 use crate::output::Origin;
 
 /// Response timeouts when the guest sets none: wasi-http's own defaults are
@@ -96,7 +97,7 @@ impl WasiHttpHooks for HttpPolicy {
 /// The `wasi:http` error code for a failed request, with the reason where
 /// the guest can show it.
 fn classify(error: &hyper_util::client::legacy::Error) -> Error {
-    let causes = causes(error);
+    let causes = error_chain::causes(error);
     for cause in &causes {
         if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
             return match tls {
@@ -119,7 +120,7 @@ fn classify(error: &hyper_util::client::legacy::Error) -> Error {
             }
         }
     }
-    let text = error_text(error);
+    let text = error_chain::one_line(error);
     tracing::debug!(target: "plugin", "outbound HTTP request failed: {text}");
     if causes.iter().any(|c| c.to_string() == "dns error") {
         return Error::DnsError { rcode: Some(text), info_code: None };
@@ -128,35 +129,6 @@ fn classify(error: &hyper_util::client::legacy::Error) -> Error {
         return Error::DestinationUnavailable;
     }
     Error::InternalError(Some(text))
-}
-
-/// Every error behind `error`: its sources, and what each `io::Error`
-/// wraps (which `io::Error::source` skips).
-fn causes<'a>(error: &'a (dyn std::error::Error + 'static)) -> Vec<&'a (dyn std::error::Error + 'static)> {
-    let mut found = Vec::new();
-    let mut pending = vec![error];
-    while let Some(e) = pending.pop() {
-        found.push(e);
-        if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
-            pending.push(inner);
-        }
-        if let Some(source) = e.source() {
-            pending.push(source);
-        }
-    }
-    found
-}
-
-/// The error and its causes in one line, each said once.
-fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for cause in causes(error) {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-    }
-    parts.join(": ")
 }
 
 /// A response body that fails when the server stalls between frames or the

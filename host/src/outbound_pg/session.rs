@@ -102,12 +102,7 @@ fn pg_error(error: tokio_postgres::Error) -> Error {
             constraint: db.constraint().map(str::to_string),
         });
     }
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(e) = source {
-        text.push_str(&format!(": {e}"));
-        source = e.source();
-    }
+    let text = crate::error_chain::one_line(&error);
     if let Some(rest) = text.strip_prefix("error serializing parameter ") {
         // tokio-postgres counts from 0; SQL's placeholders from $1.
         let (index, reason) = rest.split_once(':').unwrap_or((rest, ""));
@@ -137,15 +132,7 @@ fn pool_error(name: &str, error: PoolError) -> Error {
 fn pg_text(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => {
-            let mut text = error.to_string();
-            let mut source = std::error::Error::source(error);
-            while let Some(e) = source {
-                text.push_str(&format!(": {e}"));
-                source = e.source();
-            }
-            text
-        }
+        None => crate::error_chain::one_line(error),
     }
 }
 
