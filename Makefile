@@ -93,10 +93,11 @@ $(TEST_PLUGINS)/js_activities.wasm: tests/plugins/js/js_activities.ts $(JS_SDK) 
 	node guest-sdk/js/build.mjs $< $@
 
 rust-test-plugins: wasm-target
-	$(CARGO) build --profile plugin --target $(WASM_TARGET) -p misbehave -p raw -p not_a_plugin -p http_rust -p pg_rust
+	$(CARGO) build --profile plugin --target $(WASM_TARGET) -p misbehave -p raw -p not_a_plugin -p http_rust -p pg_rust \
+		-p encryption_codec
 	@mkdir -p $(TEST_PLUGINS)
 	@cp $(PLUGIN_OUT)/misbehave.wasm $(PLUGIN_OUT)/raw.wasm $(PLUGIN_OUT)/not_a_plugin.wasm \
-		$(PLUGIN_OUT)/http_rust.wasm $(PLUGIN_OUT)/pg_rust.wasm $(TEST_PLUGINS)/
+		$(PLUGIN_OUT)/http_rust.wasm $(PLUGIN_OUT)/pg_rust.wasm $(PLUGIN_OUT)/encryption_codec.wasm $(TEST_PLUGINS)/
 	@for f in $(RAW_VARIANTS); do \
 		$(CARGO) build --quiet --profile plugin --target $(WASM_TARGET) -p raw --features $$f || exit 1; \
 		cp $(PLUGIN_OUT)/raw.wasm $(TEST_PLUGINS)/raw-$$f.wasm; \

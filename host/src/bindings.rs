@@ -21,3 +21,16 @@ wasmtime::component::bindgen!({
 
 pub use activity_host::plugin::{context, postgres, types};
 pub use exports::activity_host::plugin::activities;
+
+/// The `codec-plugin` world (`wit/codec.wit`): a payload codec as a
+/// component. Its `payload` is the activity world's own type.
+pub mod codec_plugin {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "codec-plugin",
+        exports: { default: async },
+        with: { "activity-host:plugin/types": crate::bindings::types },
+    });
+
+    pub use exports::activity_host::plugin::codec;
+}

@@ -33,6 +33,9 @@ pub struct Failure {
     /// Where the failure came from, when the host knows more than the message
     /// says: the guest's stderr before a trap, the WebAssembly backtrace.
     pub stack_trace: String,
+    /// The message and stack trace, encoded by the payload codec when it
+    /// moves them out of clear text (`--codec-failure-attributes`).
+    pub encoded_attributes: Option<Box<Payload>>,
 }
 
 /// Failure types the host gives to failures it reports on a plugin's behalf.
@@ -80,6 +83,7 @@ impl Failure {
             details: Vec::new(),
             next_retry_delay: None,
             stack_trace: String::new(),
+            encoded_attributes: None,
         }
     }
 
@@ -106,6 +110,7 @@ impl From<ApplicationError> for Failure {
             details: e.details,
             next_retry_delay: e.next_retry_delay_ms.map(Duration::from_millis),
             stack_trace: e.stack_trace,
+            encoded_attributes: None,
         }
     }
 }
@@ -118,6 +123,9 @@ impl fmt::Display for Failure {
         write!(f, "  non-retryable: {}", self.non_retryable)?;
         if !self.details.is_empty() {
             write!(f, "\n  details: [{}]", payload::describe(&self.details))?;
+        }
+        if let Some(attributes) = &self.encoded_attributes {
+            write!(f, "\n  encoded attributes: {}", payload::describe(std::slice::from_ref(&**attributes)))?;
         }
         if let Some(delay) = self.next_retry_delay {
             write!(f, "\n  next retry delay: {}", humantime::format_duration(delay))?;

@@ -12,6 +12,7 @@
 pub mod bindings;
 pub mod cache;
 pub mod catalog;
+pub mod codec;
 pub mod engine;
 pub mod error_chain;
 pub mod execute;

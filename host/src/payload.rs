@@ -52,6 +52,43 @@ impl Payload {
         }
     }
 
+    /// The payload in proto3 JSON, as the codec-server protocol and
+    /// `temporal ... --output json` write a `temporal.api.common.v1.Payload`:
+    /// `{"metadata": {"encoding": "<base64>"}, "data": "<base64>"}`.
+    pub fn to_proto_json(&self) -> serde_json::Value {
+        let metadata: serde_json::Map<String, serde_json::Value> =
+            self.metadata.iter().map(|(k, v)| (k.clone(), BASE64_STANDARD.encode(v).into())).collect();
+        serde_json::json!({ "metadata": metadata, "data": BASE64_STANDARD.encode(&self.data) })
+    }
+
+    /// A payload from its proto3 JSON form; both base64 alphabets, padded
+    /// or not, as proto3 JSON parsers accept.
+    pub fn from_proto_json(value: &serde_json::Value) -> Result<Payload, String> {
+        let object = value.as_object().ok_or("a payload is a JSON object with metadata and data")?;
+        if let Some(unknown) = object.keys().find(|k| !matches!(k.as_str(), "metadata" | "data" | "externalPayloads")) {
+            return Err(format!("a payload has no field {unknown:?} (only metadata and data)"));
+        }
+        let bytes = |value: &serde_json::Value, what: &str| -> Result<Vec<u8>, String> {
+            let text = value.as_str().ok_or_else(|| format!("{what} is not a base64 string"))?;
+            let standard = text.trim_end_matches('=').replace('-', "+").replace('_', "/");
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(standard)
+                .map_err(|e| format!("{what} is not base64 ({e})"))
+        };
+        let mut metadata = Vec::new();
+        if let Some(entries) = object.get("metadata") {
+            let entries = entries.as_object().ok_or("metadata is not an object")?;
+            for (key, value) in entries {
+                metadata.push((key.clone(), bytes(value, &format!("metadata {key:?}"))?));
+            }
+        }
+        let data = match object.get("data") {
+            Some(data) => bytes(data, "data")?,
+            None => Vec::new(),
+        };
+        Ok(Payload { metadata, data })
+    }
+
     /// The bytes this payload occupies on the wire, as Temporal counts them
     /// for its payload size limits (data plus metadata).
     pub fn wire_size(&self) -> usize {
@@ -188,6 +225,27 @@ mod tests {
         assert_eq!(p.encoding(), Some(JSON_PLAIN));
         assert_eq!(p.data, br#"{"greeting":"Hello","name":"World"}"#);
         assert!(Payload::from_json_arg("World").is_err());
+    }
+
+    #[test]
+    fn proto_json_round_trips_and_reads_both_alphabets() {
+        let payload = Payload {
+            metadata: vec![("encoding".into(), b"binary/encrypted".to_vec()), ("k".into(), vec![0xfb, 0xff])],
+            data: vec![0xfa, 0xfb, 0xfc, 1],
+        };
+        let json = payload.to_proto_json();
+        assert_eq!(json["metadata"]["encoding"], "YmluYXJ5L2VuY3J5cHRlZA==");
+        assert_eq!(Payload::from_proto_json(&json).unwrap(), payload);
+        // URL-safe and unpadded, as some proto3 JSON writers send it.
+        let loose =
+            serde_json::json!({ "metadata": { "encoding": "YmluYXJ5L2VuY3J5cHRlZA", "k": "-_8" }, "data": "-vv8AQ" });
+        assert_eq!(Payload::from_proto_json(&loose).unwrap(), payload);
+        assert_eq!(
+            Payload::from_proto_json(&serde_json::json!({})).unwrap(),
+            Payload { metadata: vec![], data: vec![] }
+        );
+        assert!(Payload::from_proto_json(&serde_json::json!({ "data": 7 })).unwrap_err().contains("data"));
+        assert!(Payload::from_proto_json(&serde_json::json!({ "id": 7 })).unwrap_err().contains("\"id\""));
     }
 
     #[test]

@@ -87,7 +87,13 @@ impl Runtime {
         self.default.allocation
     }
 
-    fn engine_for(&self, limits: &Limits) -> Result<Arc<EngineSet>, LoadError> {
+    /// The compilation cache, if the runtime keeps one.
+    pub(crate) fn cache(&self) -> Option<Arc<Cache>> {
+        self.cache.clone()
+    }
+
+    /// The engine and linker for a component with these limits.
+    pub(crate) fn engine_for(&self, limits: &Limits) -> Result<Arc<EngineSet>, LoadError> {
         let key = key(limits);
         if key == self::key(&self.limits) {
             return Ok(self.default.clone());

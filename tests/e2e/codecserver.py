@@ -38,6 +38,7 @@ class Request:
     namespace: str | None
     authorization: str | None
     content_type: str | None
+    headers: dict[str, str] = dataclasses.field(default_factory=dict, compare=False)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -66,6 +67,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     namespace=self.headers.get("X-Namespace"),
                     authorization=self.headers.get("Authorization"),
                     content_type=self.headers.get("Content-Type"),
+                    headers={k.lower(): v for k, v in self.headers.items()},
                 )
             )
             fail_with = server.fail_with

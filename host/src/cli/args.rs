@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use activity_host::codec::CodecOptions;
 use activity_host::outbound_http::HttpClientOptions;
 use activity_host::outbound_pg::PgPoolOptions;
 use activity_host::payload::PayloadLimits;
@@ -66,6 +67,8 @@ pub struct RunArgs {
     pub cache: CacheArgs,
     #[command(flatten)]
     pub services: ServiceArgs,
+    #[command(flatten)]
+    pub codec: CodecArgs,
 }
 
 /// `--grpc-compression`'s values, as the client library's own type.
@@ -164,6 +167,55 @@ impl LimitArgs {
                 single: self.max_payload_size.as_u64() as usize,
                 total: self.max_payloads_size.as_u64() as usize,
             },
+        }
+    }
+}
+
+/// A payload codec, as the Temporal SDKs' `PayloadCodec`.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Payload codec (decodes inputs, encodes results and failures, as a native worker's)")]
+pub struct CodecArgs {
+    /// A codec server, with the protocol the Temporal UI and CLI use
+    /// (`POST URL/encode` and `URL/decode`).
+    #[arg(long, value_name = "URL", env = "TEMPORAL_CODEC_ENDPOINT", conflicts_with = "codec_plugin")]
+    pub codec_endpoint: Option<String>,
+    /// The `Authorization` header sent to the codec server, verbatim.
+    #[arg(
+        long,
+        value_name = "VALUE",
+        env = "TEMPORAL_CODEC_AUTH",
+        hide_env_values = true,
+        requires = "codec_endpoint"
+    )]
+    pub codec_auth: Option<String>,
+    /// Another header sent to the codec server (repeatable).
+    #[arg(long, value_name = "NAME=VALUE", value_parser = header_pair, requires = "codec_endpoint")]
+    pub codec_header: Vec<(String, String)>,
+    /// A codec plugin: a component of the `codec-plugin` world, granted
+    /// (its key, in `[env]`) by the manifest beside it.
+    #[arg(long, value_name = "FILE.wasm", env = "ACTIVITY_HOST_CODEC_PLUGIN")]
+    pub codec_plugin: Option<PathBuf>,
+    /// Encode failures' messages and stack traces too (into their encoded
+    /// attributes, as the SDKs' `encode_common_attributes`).
+    #[arg(long)]
+    pub codec_failure_attributes: bool,
+}
+
+fn header_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => Ok((name.trim().to_string(), value.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got {text:?}")),
+    }
+}
+
+impl CodecArgs {
+    pub(super) fn options(&self) -> CodecOptions {
+        CodecOptions {
+            endpoint: self.codec_endpoint.clone(),
+            auth: self.codec_auth.clone(),
+            headers: self.codec_header.clone(),
+            plugin: self.codec_plugin.clone(),
+            failure_attributes: self.codec_failure_attributes,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use activity_host::cache::Source;
+use activity_host::codec::{Codec, CodecOptions};
 use activity_host::engine::EngineOptions;
 use activity_host::manifest;
 use activity_host::registry::{Registry, dynamic_name};
@@ -50,11 +51,31 @@ async fn local_registry(dir: &Path, local: Local) -> Result<(Arc<Runtime>, Regis
     Ok((runtime, registry))
 }
 
-pub(super) async fn call(name: String, args: Vec<String>, dir: PathBuf, local: Local, cancel_grace: Duration) -> u8 {
+/// What `host call` was asked to run.
+pub(super) struct CallArgs {
+    pub name: String,
+    pub args: Vec<String>,
+    /// Arguments and result as proto3-JSON payloads rather than JSON values.
+    pub payloads: bool,
+    pub codec: CodecOptions,
+    pub cancel_grace: Duration,
+}
+
+pub(super) async fn call(call: CallArgs, dir: PathBuf, local: Local) -> u8 {
+    let CallArgs { name, args, payloads: as_payloads, codec, cancel_grace } = call;
     let mut payloads = Vec::with_capacity(args.len());
     for (i, arg) in args.iter().enumerate() {
-        match Payload::from_json_arg(arg) {
+        let parsed = if as_payloads {
+            serde_json::from_str(arg).map_err(|e| e.to_string()).and_then(|v| Payload::from_proto_json(&v))
+        } else {
+            Payload::from_json_arg(arg).map_err(|e| format!("{e}"))
+        };
+        match parsed {
             Ok(p) => payloads.push(p),
+            Err(e) if as_payloads => {
+                eprintln_safe!("error: argument {} is not a payload in proto3 JSON ({e}): {arg}", i + 1);
+                return EXIT_USAGE;
+            }
             Err(e) => {
                 eprintln_safe!("error: argument {} is not JSON ({e}): {arg}; {}", i + 1, json_arg_hint(arg));
                 return EXIT_USAGE;
@@ -63,12 +84,19 @@ pub(super) async fn call(name: String, args: Vec<String>, dir: PathBuf, local: L
     }
     let timeout = local.limits.timeout;
     // The runtime outlives the executions: it drives their deadlines.
-    let (_runtime, registry) = match local_registry(&dir, local).await {
+    let (runtime, registry) = match local_registry(&dir, local).await {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
+    let codec = match Codec::from_options(&codec, &runtime, "default").await {
+        Ok(codec) => codec,
+        Err(e) => {
+            eprintln_safe!("error: {e:#}");
+            return EXIT_USAGE;
+        }
+    };
 
-    let request = Request::local(&name, payloads).with_timeout(timeout);
+    let mut request = Request::local(&name, payloads).with_timeout(timeout);
     let (cancel, interrupt) = (request.cancel.clone(), request.interrupt.clone());
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -82,7 +110,22 @@ pub(super) async fn call(name: String, args: Vec<String>, dir: PathBuf, local: L
         }
     });
 
-    match registry.execute(request).await {
+    let outcome = match &codec {
+        Some(codec) => match codec.decode_input(std::mem::take(&mut request.args), Vec::new()).await {
+            Ok((args, _)) => {
+                request.args = args;
+                let outcome = registry.execute(request).await;
+                codec.encode_outcome(outcome, &runtime.limits().payloads).await
+            }
+            Err(failure) => Outcome::Failed(failure),
+        },
+        None => registry.execute(request).await,
+    };
+    match outcome {
+        Outcome::Completed(payload) if as_payloads => {
+            println_safe!("{}", payload.to_proto_json());
+            EXIT_OK
+        }
         Outcome::Completed(payload) => {
             println_safe!("{}", payload.to_json_text());
             EXIT_OK

@@ -24,7 +24,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use crate::logging::{self, eprintln_safe};
-use args::{CacheArgs, LimitArgs, PluginDir, RunArgs, ServiceArgs};
+use args::{CacheArgs, CodecArgs, LimitArgs, PluginDir, RunArgs, ServiceArgs};
 use local::Local;
 
 pub const EXIT_OK: u8 = 0;
@@ -42,6 +42,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: a large variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve a Temporal task queue with the plugins of a directory.
@@ -71,6 +73,14 @@ pub enum Command {
         cache: CacheArgs,
         #[command(flatten)]
         services: ServiceArgs,
+        #[command(flatten)]
+        codec: CodecArgs,
+        /// Each JSON_ARG is a Temporal payload in proto3 JSON
+        /// (`{"metadata": {"encoding": "<base64>"}, "data": "<base64>"}`, as
+        /// `temporal workflow show --output json` prints them), and so is the
+        /// result: with a codec, what a workflow sends and receives.
+        #[arg(long)]
+        payloads: bool,
         /// After Ctrl-C asks the activity to stop, how long it may take before
         /// it is interrupted.
         #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
@@ -151,9 +161,10 @@ pub fn init_logging(command: &Command) {
 pub async fn run(command: Command) -> u8 {
     match command {
         Command::Run(args) => serve::serve(*args).await,
-        Command::Call { name, args, plugins, limits, cache, services, cancel_grace } => {
+        Command::Call { name, args, plugins, limits, cache, services, codec, payloads, cancel_grace } => {
             let local = Local { limits: limits.limits(), cache_dir: cache.dir(), services: services.options() };
-            local::call(name, args, plugins.dir, local, cancel_grace).await
+            let call = local::CallArgs { name, args, payloads, codec: codec.options(), cancel_grace };
+            local::call(call, plugins.dir, local).await
         }
         Command::List { plugins, limits, cache } => local::list(plugins.dir, Local::new(limits, cache)).await,
         Command::Check { paths, limits, cache } => local::check(paths, Local::new(limits, cache)).await,

@@ -1,7 +1,9 @@
 //! `host run`: the worker, its signals and its exit code.
 
 use activity_host::catalog::Catalog;
+use activity_host::codec::Codec;
 use activity_host::engine::EngineOptions;
+use activity_host::payload::PayloadLimits;
 use activity_host::watch;
 use activity_host::worker::connection::default_identity;
 use activity_host::worker::{self, ConnectionSettings, TlsSettings, WorkerOptions};
@@ -19,7 +21,7 @@ pub(super) async fn serve(args: RunArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let options = WorkerOptions {
+    let mut options = WorkerOptions {
         connection: ConnectionSettings {
             address: args.address,
             identity: args.identity.unwrap_or_else(default_identity),
@@ -39,6 +41,8 @@ pub(super) async fn serve(args: RunArgs) -> u8 {
         max_activities_per_second: args.max_activities_per_second,
         graceful_shutdown_timeout: args.graceful_shutdown_timeout,
         cancel_grace: args.cancel_grace,
+        codec: None,
+        payload_limits: PayloadLimits::default(),
     };
     // Every execution in flight holds an instance, and loads need a few more.
     let engine = EngineOptions {
@@ -51,6 +55,17 @@ pub(super) async fn serve(args: RunArgs) -> u8 {
         Err(code) => return code,
     };
     tracing::info!(allocation = ?runtime.allocation(), "WebAssembly engine ready");
+    options.payload_limits = runtime.limits().payloads;
+    options.codec = match Codec::from_options(&args.codec.options(), &runtime, &options.namespace).await {
+        Ok(codec) => codec,
+        Err(e) => {
+            eprintln_safe!("error: {e:#}");
+            return EXIT_USAGE;
+        }
+    };
+    if let Some(codec) = &options.codec {
+        tracing::info!(failure_attributes = args.codec.codec_failure_attributes, "payload codec: {}", codec.describe());
+    }
     let dir = args.plugins.dir;
     let opened = tokio::select! {
         opened = Catalog::open(runtime, &dir) => opened,

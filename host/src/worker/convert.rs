@@ -98,6 +98,7 @@ fn application_failure(f: Failure) -> ProtoFailure {
     ProtoFailure {
         message: f.message,
         stack_trace: f.stack_trace,
+        encoded_attributes: f.encoded_attributes.map(|p| payload_to_proto(*p)),
         failure_info: Some(FailureInfo::ApplicationFailureInfo(ApplicationFailureInfo {
             r#type: f.error_type,
             non_retryable: f.non_retryable,
@@ -110,9 +111,14 @@ fn application_failure(f: Failure) -> ProtoFailure {
     }
 }
 
-fn cancelled(message: &str, details: Vec<Payload>) -> ActivityExecutionResult {
+fn cancelled(
+    message: &str,
+    details: Vec<Payload>,
+    encoded_attributes: Option<Box<Payload>>,
+) -> ActivityExecutionResult {
     ActivityExecutionResult::cancel(ProtoFailure {
         message: message.to_string(),
+        encoded_attributes: encoded_attributes.map(|p| payload_to_proto(*p)),
         failure_info: Some(FailureInfo::CanceledFailureInfo(CanceledFailureInfo {
             details: (!details.is_empty())
                 .then(|| Payloads { payloads: details.into_iter().map(payload_to_proto).collect() }),
@@ -151,9 +157,9 @@ pub fn completion(outcome: Outcome, cancel_reason: Option<ActivityCancelReason>)
     }
     match outcome {
         Outcome::Completed(payload) => ActivityExecutionResult::ok(payload_to_proto(payload)),
-        Outcome::Failed(failure) if stopped => cancelled(&failure.message, failure.details),
+        Outcome::Failed(failure) if stopped => cancelled(&failure.message, failure.details, failure.encoded_attributes),
         Outcome::Failed(failure) => ActivityExecutionResult::fail(application_failure(failure)),
-        Outcome::Cancelled(reason) => cancelled(&reason, Vec::new()),
+        Outcome::Cancelled(reason) => cancelled(&reason, Vec::new(), None),
     }
 }
 

@@ -33,9 +33,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::catalog::Catalog;
+use crate::codec::{CODEC_ERROR, Codec};
 use crate::execute::Request;
-use crate::failure::{Outcome, kind};
-use crate::payload::Payload;
+use crate::failure::{Failure, Outcome, kind};
+use crate::payload::{Payload, PayloadLimits};
+use crate::sandbox::HeartbeatSink;
 pub use connection::{ConnectionSettings, TlsSettings};
 
 /// Least time an execution gets when the schedule-to-close deadline seems
@@ -62,6 +64,10 @@ pub struct WorkerOptions {
     /// After a cancellation reaches an execution, how long it may take to
     /// stop by itself before it is interrupted.
     pub cancel_grace: Duration,
+    /// Decodes what tasks bring and encodes what executions send back.
+    pub codec: Option<Arc<Codec>>,
+    /// What the server accepts, checked again after encoding.
+    pub payload_limits: PayloadLimits,
 }
 
 /// An execution in flight, by task token.
@@ -198,31 +204,43 @@ fn start_execution(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(task_token.clone(), Running { cancel: cancel.clone(), interrupt: interrupt.clone(), reason: None });
-    let heartbeat = {
-        let worker: Weak<Worker> = Arc::downgrade(worker);
-        let task_token = task_token.clone();
-        Arc::new(move |details: Vec<Payload>| {
-            if let Some(worker) = worker.upgrade() {
-                worker.record_activity_heartbeat(ActivityHeartbeat {
-                    task_token: task_token.clone(),
-                    details: details.into_iter().map(convert::payload_to_proto).collect(),
-                });
-            }
-        })
+    let stop = Stop { cancel: cancel.clone(), interrupt: interrupt.clone(), grace: options.cancel_grace };
+    let heartbeats = Heartbeats::new(worker, &task_token, options.codec.clone(), options.payload_limits, stop);
+    let request = Request {
+        info,
+        args,
+        timeout,
+        heartbeat: heartbeats.sink(),
+        cancel: cancel.clone(),
+        interrupt: interrupt.clone(),
     };
-    let request = Request { info, args, timeout, heartbeat, cancel, interrupt };
-    let (worker, running) = (worker.clone(), running.clone());
+    let (worker, running, codec, limits) =
+        (worker.clone(), running.clone(), options.codec.clone(), options.payload_limits);
 
     async move {
         let (activity_type, activity_id, attempt) =
             (request.info.activity_type.clone(), request.info.activity_id.clone(), request.info.attempt);
         tracing::debug!(activity = %activity_type, activity_id, attempt, "activity started");
         let started = Instant::now();
-        let outcome = registry.execute(request).await;
+        let mut outcome = match codec.as_deref() {
+            Some(codec) => match decoded(codec, request).await {
+                Ok(request) => registry.execute(request).await,
+                Err(failure) => Outcome::Failed(failure),
+            },
+            None => registry.execute(request).await,
+        };
         if let (Some(deadline), Outcome::Failed(f)) = (deadline, &outcome)
             && f.error_type == kind::TIMEOUT
         {
             tokio::time::sleep_until(deadline + DEADLINE_MARGIN).await;
+        }
+        // A heartbeat the codec could not encode fails the attempt, as in
+        // the Python SDK; the others are recorded before the completion.
+        if let Some(failure) = heartbeats.finish().await {
+            outcome = Outcome::Failed(failure);
+        }
+        if let Some(codec) = &codec {
+            outcome = codec.encode_outcome(outcome, &limits).await;
         }
         let reason = running.lock().unwrap_or_else(|p| p.into_inner()).remove(&task_token).and_then(|r| r.reason);
         let took_ms = started.elapsed().as_millis() as u64;
@@ -273,4 +291,111 @@ fn cancel_execution(running: &RunningMap, task_token: &[u8], cancel: &Cancel, gr
         tokio::time::sleep(grace).await;
         interrupt.cancel();
     });
+}
+
+/// The request with its arguments and heartbeat details decoded.
+async fn decoded(codec: &Codec, mut request: Request) -> Result<Request, Failure> {
+    let args = std::mem::take(&mut request.args);
+    let details = std::mem::take(&mut request.info.heartbeat_details);
+    let (args, details) = codec.decode_input(args, details).await?;
+    request.args = args;
+    request.info.heartbeat_details = details;
+    Ok(request)
+}
+
+/// How to stop an execution: ask, then interrupt after the grace period.
+struct Stop {
+    cancel: CancellationToken,
+    interrupt: CancellationToken,
+    grace: Duration,
+}
+
+impl Stop {
+    fn now(&self) {
+        self.cancel.cancel();
+        let (interrupt, grace) = (self.interrupt.clone(), self.grace);
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            interrupt.cancel();
+        });
+    }
+}
+
+/// Where an execution's heartbeats go: straight to core without a codec;
+/// with one, through a queue that encodes them in order off the guest's
+/// thread (a codec server is a network round trip away). The first that
+/// cannot be encoded stops the execution and fails the attempt, as a
+/// heartbeat error does in the Python SDK.
+struct Heartbeats {
+    sink: HeartbeatSink,
+    encoder: Option<Encoder>,
+}
+
+/// The task that encodes and records an execution's heartbeats, and the
+/// failure that stopped it, if one did.
+struct Encoder {
+    task: tokio::task::JoinHandle<()>,
+    failed: Arc<Mutex<Option<Failure>>>,
+}
+
+impl Heartbeats {
+    fn new(
+        worker: &Arc<Worker>,
+        task_token: &[u8],
+        codec: Option<Arc<Codec>>,
+        limits: PayloadLimits,
+        stop: Stop,
+    ) -> Heartbeats {
+        let worker: Weak<Worker> = Arc::downgrade(worker);
+        let task_token = task_token.to_vec();
+        let record = move |details: Vec<Payload>| {
+            if let Some(worker) = worker.upgrade() {
+                worker.record_activity_heartbeat(ActivityHeartbeat {
+                    task_token: task_token.clone(),
+                    details: details.into_iter().map(convert::payload_to_proto).collect(),
+                });
+            }
+        };
+        let Some(codec) = codec else {
+            return Heartbeats { sink: Arc::new(record), encoder: None };
+        };
+        let (sender, mut queue) = tokio::sync::mpsc::unbounded_channel::<Vec<Payload>>();
+        let failed: Arc<Mutex<Option<Failure>>> = Arc::default();
+        let task = {
+            let failed = failed.clone();
+            tokio::spawn(async move {
+                while let Some(details) = queue.recv().await {
+                    let encoded = match codec.encode(details).await {
+                        Ok(encoded) => limits.check(&encoded, "the encoded heartbeat details").map(|()| encoded),
+                        Err(e) => Err(Failure::new(CODEC_ERROR, format!("cannot encode the heartbeat details: {e}"))),
+                    };
+                    match encoded {
+                        Ok(encoded) => record(encoded),
+                        Err(failure) => {
+                            tracing::warn!("heartbeat not sent, stopping the execution: {}", failure.message);
+                            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(failure);
+                            stop.now();
+                            break;
+                        }
+                    }
+                }
+            })
+        };
+        // After a failure the queue is closed and later details are moot.
+        let sink: HeartbeatSink = Arc::new(move |details| drop(sender.send(details)));
+        Heartbeats { sink, encoder: Some(Encoder { task, failed }) }
+    }
+
+    fn sink(&self) -> HeartbeatSink {
+        self.sink.clone()
+    }
+
+    /// Once the execution has ended (and dropped its sink): waits for the
+    /// queue to drain, and returns the failure if a heartbeat was not sent.
+    async fn finish(self) -> Option<Failure> {
+        let Encoder { task, failed } = self.encoder?;
+        drop(self.sink);
+        let _ = task.await;
+        failed.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
 }
