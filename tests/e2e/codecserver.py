@@ -104,8 +104,10 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, codec: PayloadCodec, auth: str | None) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    allow_reuse_address = True
+
+    def __init__(self, codec: PayloadCodec, auth: str | None, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.codec = codec
         self.auth = auth
         self.lock = threading.Lock()
@@ -119,10 +121,11 @@ class _Server(http.server.ThreadingHTTPServer):
 class CodecServer:
     """A threaded codec server on 127.0.0.1 (a free port), by default with the
     samples' EncryptionCodec and key. With `auth`, every request must carry
-    exactly that `Authorization` header."""
+    exactly that `Authorization` header; `port` serves a port chosen before
+    (a client told of it while nothing listened)."""
 
-    def __init__(self, auth: str | None = None, codec: PayloadCodec | None = None) -> None:
-        self._server = _Server(codec or EncryptionCodec(), auth)
+    def __init__(self, auth: str | None = None, codec: PayloadCodec | None = None, port: int = 0) -> None:
+        self._server = _Server(codec or EncryptionCodec(), auth, port)
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

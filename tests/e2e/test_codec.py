@@ -175,6 +175,91 @@ def test_failure_attributes_are_encoded_as_the_sdks_encode_them(server, task_que
     assert seen.history == [("failed", ["binary/encrypted", "binary/encrypted"], ["binary/encrypted"], "Encoded failure")]
 
 
+def every_payload(history) -> list[tuple[str, str]]:
+    """(event type, encoding) of every payload the history holds for
+    activities: inputs, results, failure details and encoded attributes."""
+    found = []
+    for event in history.events:
+        name = EventType.Name(event.event_type)
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            payloads = list(event.activity_task_scheduled_event_attributes.input.payloads)
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            payloads = list(event.activity_task_completed_event_attributes.result.payloads)
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+            failure = event.activity_task_failed_event_attributes.failure
+            payloads = list(failure.application_failure_info.details.payloads)
+            if failure.HasField("encoded_attributes"):
+                payloads.append(failure.encoded_attributes)
+        else:
+            continue
+        found += [(name, encoding) for encoding in encodings(payloads)]
+    return found
+
+
+async def run_seed(address: str, task_queue: str, workflow, arg) -> tuple[Any, list]:
+    client = await Client.connect(address, data_converter=data_converter())
+    async with Worker(client, task_queue=task_queue, workflows=[workflows.YourWorkflow, workflows.GreetingWorkflow]):
+        handle = await client.start_workflow(
+            workflow, arg, id=f"wf-{uuid.uuid4().hex[:12]}", task_queue=task_queue, execution_timeout=timedelta(seconds=60)
+        )
+        return await handle.result(), every_payload(await handle.fetch_history())
+
+
+@pytest.mark.parametrize("mode", ["plugin", "server"])
+def test_the_seeds_workflows_run_encrypted_end_to_end(server, task_queue, host, plugin_dir, codec_plugin, mode):
+    with CodecServer() as codec_server:
+        flags = ["--codec-plugin", str(codec_plugin)] if mode == "plugin" else ["--codec-endpoint", codec_server.url]
+        host(plugin_dir(tests=[]), *flags, env={"ENCRYPTION_KEY": KEY})
+        for workflow, arg, expected in [
+            (workflows.YourWorkflow.run, workflows.YourParams("Hello", "World"), "Hello, World!"),
+            (workflows.GreetingWorkflow.run, "World", "Hello, World!\nActivity Type: unregistered_activity"),
+        ]:
+            result, payloads = asyncio.run(run_seed(server.address, task_queue, workflow, arg))
+            assert result == expected
+            kinds = {kind for kind, _ in payloads}
+            assert kinds == {"EVENT_TYPE_ACTIVITY_TASK_SCHEDULED", "EVENT_TYPE_ACTIVITY_TASK_COMPLETED"}, payloads
+            assert all(encoding == "binary/encrypted" for _, encoding in payloads), payloads
+
+
+def test_a_wrong_key_fails_the_attempt_with_codec_error(server, task_queue, host, plugins, codec_plugin):
+    call = workflows.Call("py_your_activity", [{"greeting": "Hello", "name": "Secret Name"}], maximum_attempts=1)
+    host(plugins, "--codec-plugin", str(codec_plugin), env={"ENCRYPTION_KEY": "another-key-another-key-another!"})
+    seen = asyncio.run(run_call(server.address, task_queue, call, data_converter(), native=False))
+    kind, error_type, message, details, non_retryable = seen.outcome
+    assert (kind, error_type, details, non_retryable) == ("failed", "CodecError", [], False)
+    assert "cannot decode the activity's input" in message and "Secret" not in message, message
+
+
+def test_a_codec_server_that_is_down_fails_attempts_until_it_is_back(server, task_queue, host, plugins):
+    port = harness.free_port()
+    host(plugins, "--codec-endpoint", f"http://127.0.0.1:{port}")
+    call = workflows.Call(
+        "py_your_activity", [{"greeting": "Hello", "name": "World"}], maximum_attempts=0, initial_interval_ms=200
+    )
+
+    async def scenario() -> Any:
+        client = await Client.connect(server.address, data_converter=data_converter())
+        async with Worker(client, task_queue=task_queue, workflows=[workflows.CallActivity]):
+            handle = await client.start_workflow(
+                workflows.CallActivity.run, call, id=f"wf-{uuid.uuid4().hex[:12]}", task_queue=task_queue,
+                execution_timeout=timedelta(seconds=60),
+            )
+            # Attempts fail while nothing listens, with the reason, retryably.
+            for _ in range(200):
+                pending = (await handle.describe()).raw_description.pending_activities
+                if pending and pending[0].attempt >= 2:
+                    break
+                await asyncio.sleep(0.05)
+            last = pending[0].last_failure
+            assert last.application_failure_info.type == "CodecError", last
+            assert "Connect" in last.message or "refused" in last.message, last.message
+            assert not last.application_failure_info.non_retryable
+            with CodecServer(port=port):
+                return await handle.result()
+
+    assert asyncio.run(scenario()) == "Hello, World!"
+
+
 def test_a_failing_codec_fails_the_attempt_retryably_and_leaks_nothing(server, task_queue, host, plugins):
     with CodecServer() as codec_server:
         codec_server.fail_with = 503
