@@ -19,6 +19,12 @@
    through `host run` with the Rust and Python plugins and through a native
    Python SDK worker with psycopg and a pool: CPU per activity and the
    server sessions (backends) each opened.
+8. Payload codecs: 1,000 `your_activity` executions whose workflow side
+   encrypts every payload with the samples' AES-GCM EncryptionCodec, served
+   by `host run` with `--codec-plugin`, with `--codec-endpoint` (a codec
+   server in this process) and by a native Python SDK worker with the same
+   codec, beside `host run` with no codec and a plain workflow client: the
+   worker's CPU and wall time per activity.
 
 Results go to target/bench/results.json; docs/benchmarks.md and
 docs/benchmarks.svg are written from them.
@@ -48,6 +54,8 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 sys.path.insert(0, str(HERE))
 
 import harness  # noqa: E402
+import temporalio.converter  # noqa: E402
+from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
 from workflows import FanOut, FanOutWorkflow  # noqa: E402
@@ -172,19 +180,28 @@ def cold_start(runs: int) -> dict:
 
 
 class Workflows:
-    """A workflow worker process and a client that starts fan-out workflows."""
+    """A workflow worker process and a client that starts fan-out workflows.
+    With `codec`, both have the samples' EncryptionCodec (tests/e2e/codec.py)
+    as their data converter, so every payload they send is encrypted."""
 
-    def __init__(self, server: harness.DevServer) -> None:
+    def __init__(self, server: harness.DevServer, codec: bool = False) -> None:
         self.server = server
         self.task_queue = f"bench-workflows-{uuid.uuid4().hex[:8]}"
+        if codec:
+            from codec import data_converter
+
+            self.converter = data_converter()
+        else:
+            self.converter = temporalio.converter.default()
+        self.last_ids: list[str] = []  # the workflows of the last run
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "workflow_worker.py"), server.address, self.task_queue],
+            [sys.executable, str(HERE / "workflow_worker.py"), server.address, self.task_queue, *(["--codec"] if codec else [])],
             stdout=subprocess.PIPE, text=True, cwd=HERE,
         )
         assert self.proc.stdout.readline().strip() == "ready"
 
     async def run(self, activity: str, args: list, activity_queue: str, workflows: int, per_workflow: int) -> float:
-        client = await Client.connect(self.server.address)
+        client = await Client.connect(self.server.address, data_converter=self.converter)
         started = time.perf_counter()
         handles = [
             await client.start_workflow(
@@ -197,6 +214,7 @@ class Workflows:
         ]
         done = await asyncio.gather(*(h.result() for h in handles))
         assert sum(done) == workflows * per_workflow
+        self.last_ids = [h.id for h in handles]
         return time.perf_counter() - started
 
     def stop(self) -> None:
@@ -370,6 +388,111 @@ def postgres_bench(total: int, pool: int = 8) -> dict:
     return results
 
 
+KEY = "test-key-test-key-test-key-test!"  # the samples' key, as tests/e2e/codec.py has it
+
+
+def codec_bench(total: int, rounds: int) -> dict:
+    """`total` executions of the docs' `your_activity` per contender and
+    round, the workflow side encrypting every payload with the samples'
+    EncryptionCodec (but for the baseline): the activity worker's CPU and wall
+    time per activity, the median of `rounds` rounds (each round's figures
+    kept). The codec server runs in this process; only the host's CPU is
+    counted, and the server's requests are."""
+    from codecserver import CodecServer
+
+    args = [{"greeting": "Hello", "name": "World"}]
+    results = {}
+    with tempfile.TemporaryDirectory() as temp, harness.DevServer() as server, CodecServer() as codec_server:
+        plugins = Path(temp, "plugins")
+        plugins.mkdir()
+        (plugins / "your_activity.wasm").write_bytes((harness.PLUGINS / "your_activity.wasm").read_bytes())
+        # The codec plugin apart from the activity plugins, its key granted from the host's environment.
+        codec_plugin = Path(temp, "codec", "encryption_codec.wasm")
+        codec_plugin.parent.mkdir()
+        codec_plugin.write_bytes((harness.TEST_PLUGINS / "encryption_codec.wasm").read_bytes())
+        codec_plugin.with_suffix(".toml").write_text('[env]\ninherit = ["ENCRYPTION_KEY"]\n')
+        plain, encrypted = Workflows(server), Workflows(server, codec=True)
+
+        def measure(workflows: Workflows, pid: int, queue: str) -> dict:
+            asyncio.run(workflows.run("your_activity", args, queue, 1, 50))  # warm up
+            walls, cpus, requests = [], [], 0
+            for _ in range(rounds):
+                before, cpu = len(codec_server.requests), cpu_seconds(pid)
+                elapsed = asyncio.run(workflows.run("your_activity", args, queue, max(1, total // 100), 100))
+                cpus.append((cpu_seconds(pid) - cpu) / total * 1000)
+                walls.append(elapsed / total * 1000)
+                requests += len(codec_server.requests) - before
+            return {
+                "activities": total,
+                "rounds": rounds,
+                "activities_per_second": 1000 / statistics.median(walls),
+                "wall_ms_per_activity": statistics.median(walls),
+                "cpu_ms_per_activity": statistics.median(cpus),
+                "cpu_ms_per_activity_rounds": cpus,
+                "codec_server_requests_per_activity": requests / (total * rounds),
+                **asyncio.run(codec_seen(workflows)),  # from the last round's histories
+            }
+
+        try:
+            contenders = [
+                ("host_no_codec", plain, (), "no codec, plain workflow client"),
+                ("host_codec_plugin", encrypted, ("--codec-plugin", str(codec_plugin)), "--codec-plugin encryption_codec.wasm"),
+                ("host_codec_server", encrypted, ("--codec-endpoint", codec_server.url), "--codec-endpoint (codec server in process)"),
+            ]
+            for name, workflows, flags, what in contenders:
+                queue = f"bench-codec-{name}-{uuid.uuid4().hex[:6]}"
+                log(f"codec: {total} your_activity executions through `host run`, {what} ...")
+                with harness.Host(server.address, queue, plugins, *flags, env={"ENCRYPTION_KEY": KEY}) as host:
+                    results[name] = measure(workflows, host.proc.pid, queue)
+            queue = f"bench-codec-python-sdk-{uuid.uuid4().hex[:6]}"
+            log(f"codec: {total} your_activity executions through a native Python SDK worker with the EncryptionCodec ...")
+            worker = subprocess.Popen(
+                [sys.executable, str(HERE / "python_codec_worker.py"), server.address, queue],
+                stdout=subprocess.PIPE, text=True, cwd=HERE,
+            )
+            try:
+                assert worker.stdout.readline().strip() == "ready"
+                results["python_sdk"] = measure(encrypted, worker.pid, queue)
+            finally:
+                harness.stop_process(worker)
+        finally:
+            plain.stop()
+            encrypted.stop()
+    for name, x in results.items():
+        expected = "json/plain" if name == "host_no_codec" else "binary/encrypted"
+        assert x["stored_encodings"] == {"input": expected, "result": expected}, (name, x)
+    return results
+
+
+async def codec_seen(workflows: Workflows) -> dict:
+    """From the histories of the last round: how the activities' input and
+    result were stored (their encodings), that a result decodes to what the
+    activity returns, and how long each task took in the worker (from
+    ActivityTaskStarted to ActivityTaskCompleted)."""
+    client = await Client.connect(workflows.server.address, data_converter=workflows.converter)
+    encodings, task_ms, result = set(), [], None
+    for workflow_id in workflows.last_ids:
+        started = {}
+        async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                encodings.add(("input", event.activity_task_scheduled_event_attributes.input.payloads[0].metadata["encoding"].decode()))
+            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                started[event.event_id] = event.event_time.ToDatetime()
+            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                attributes = event.activity_task_completed_event_attributes
+                encodings.add(("result", attributes.result.payloads[0].metadata["encoding"].decode()))
+                task_ms.append((event.event_time.ToDatetime() - started[attributes.started_event_id]).total_seconds() * 1000)
+                if result is None:
+                    [result] = await workflows.converter.decode(attributes.result.payloads, [str])
+    assert result == "Hello, World!", result
+    assert len({kind for kind, _ in encodings}) == len(encodings) == 2, encodings  # one encoding each
+    task_ms.sort()
+    return {
+        "stored_encodings": dict(encodings),
+        "task_ms": {"median": statistics.median(task_ms), "p90": task_ms[len(task_ms) * 9 // 10]},
+    }
+
+
 def http_round(workflows: "Workflows", pid: int, queue: str, total: int, request: dict, web) -> dict:
     asyncio.run(workflows.run("http_call", [request], queue, 1, 50))  # warm up: imports, first connections
     handshakes, cpu = web.connections, cpu_seconds(pid)
@@ -469,7 +592,7 @@ def memory(server: harness.DevServer, workflows: Workflows, sleep_ms: int = 10_0
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", default="inprocess,profile,coldstart,temporal,http,postgres", help="comma-separated steps")
+    parser.add_argument("--only", default="inprocess,profile,coldstart,temporal,http,postgres,codec", help="comma-separated steps")
     parser.add_argument("--iterations", type=int, default=20000)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--activities", type=int, default=4000)
@@ -497,6 +620,8 @@ def main() -> int:
         results["outbound_http"] = outbound_http(1000)
     if "postgres" in steps:
         results["postgres"] = postgres_bench(1000)
+    if "codec" in steps:
+        results["codec"] = codec_bench(1000, args.rounds)
     path.write_text(json.dumps(results, indent=2) + "\n")
     log(f"wrote {path}")
     import report
