@@ -16,7 +16,7 @@ VENV         := .venv
 PYTHON       := $(VENV)/bin/python
 RAW_VARIANTS := trap-definitions empty-name duplicate-names two-dynamic no-definitions many-names
 
-.PHONY: postgres all run test build plugins rust-plugins python-plugins js-plugins plugin-py plugin-js \
+.PHONY: postgres prometheus all run test build plugins rust-plugins python-plugins js-plugins plugin-py plugin-js \
 	test-plugins rust-test-plugins wasm-target venv js-deps bench bench-deps clean
 
 all: build plugins
@@ -113,6 +113,18 @@ postgres:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null && \
 		{ service postgresql stop >/dev/null 2>&1 || true; }; }
 
+## Prometheus from the system's packages, for the tests' own throw-away
+## servers (tests/e2e/promserver.py). The package's own server (user
+## prometheus, on :9090), which the install may start, is stopped and disabled
+## again: the tests start what they use.
+prometheus:
+	@command -v prometheus >/dev/null 2>&1 || test -x /usr/bin/prometheus || { \
+		echo "installing Prometheus (apt-get install prometheus)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null && \
+		{ if [ -d /run/systemd/system ]; then systemctl disable --now prometheus >/dev/null 2>&1 || true; \
+		  else service prometheus stop >/dev/null 2>&1 || true; update-rc.d prometheus disable >/dev/null 2>&1 || true; fi; \
+		  pkill -x -u prometheus prometheus >/dev/null 2>&1 || true; }; }
+
 ## A Python environment with the Temporal CLI (dev server) and the Python SDK.
 venv: $(VENV)/.installed
 $(VENV)/.installed: tests/e2e/requirements.txt guest-sdk/python/requirements.txt
@@ -128,7 +140,7 @@ run: build plugins venv
 ## Unit and integration tests, against freshly built plugins.
 ## (Two cargo runs: the SDK's dev-dependencies must not change the features,
 ## and so the build, of the host's dependencies.)
-test: plugins test-plugins venv postgres
+test: plugins test-plugins venv postgres prometheus
 	$(CARGO) test --release -p host
 	$(CARGO) test --release -p activity -p activity-macros
 	node --test guest-sdk/js/test/

@@ -28,6 +28,7 @@ pub mod runtime;
 pub mod sandbox;
 pub mod scaffold;
 pub mod services;
+pub mod telemetry;
 pub mod tls;
 pub mod toolchain;
 pub mod watch;

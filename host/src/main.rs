@@ -12,7 +12,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    cli::init_logging(&args.command);
+    cli::init_logging(&args.command, args.log_format);
     let runtime = match args.command.tokio_runtime() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -52,10 +52,11 @@ def temporal_cli() -> str:
 
 
 class DevServer:
-    """`temporal server start-dev`: in memory, headless, on a free port."""
+    """`temporal server start-dev`: in memory, headless, on a free port (or
+    on `port`, to start a server again where a stopped one was)."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port if port is not None else free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="temporal-dev-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(

@@ -69,6 +69,10 @@ pub struct RunArgs {
     pub services: ServiceArgs,
     #[command(flatten)]
     pub codec: CodecArgs,
+    /// Serve Prometheus metrics (`/metrics`) and health probes (`/healthz`,
+    /// `/readyz`) on this address.
+    #[arg(long, value_name = "HOST:PORT", env = "ACTIVITY_HOST_METRICS_BIND")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
 }
 
 /// `--grpc-compression`'s values, as the client library's own type.

@@ -40,6 +40,16 @@ pub const EXIT_USAGE: u8 = 2;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// How log lines on stderr are written: for people, or one JSON object
+    /// per line for a log pipeline.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT", env = "ACTIVITY_HOST_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 // Parsed once per process: a large variant costs nothing.
@@ -144,18 +154,19 @@ impl Command {
 /// Logs go to stderr, so that stdout carries only results. A worker's log
 /// goes through a queue, so that a stalled or vanished reader of stderr
 /// never holds up serving or shutdown (see [`logging`]).
-pub fn init_logging(command: &Command) {
+pub fn init_logging(command: &Command, format: LogFormat) {
     logging::init(match command {
         Command::Run(_) => logging::Mode::Queued,
         _ => logging::Mode::Direct,
     });
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(command.default_log_filter()));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(logging::Stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .log_internal_errors(false)
-        .init();
+    let subscriber =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(logging::Stderr).log_internal_errors(false);
+    match format {
+        LogFormat::Text => subscriber.with_ansi(std::io::stderr().is_terminal()).init(),
+        // The text form's fields, as keys; the span's fields flattened in.
+        LogFormat::Json => subscriber.json().flatten_event(true).with_current_span(false).init(),
+    }
 }
 
 pub async fn run(command: Command) -> u8 {

@@ -6,7 +6,7 @@ use activity_host::engine::EngineOptions;
 use activity_host::payload::PayloadLimits;
 use activity_host::watch;
 use activity_host::worker::connection::default_identity;
-use activity_host::worker::{self, ConnectionSettings, TlsSettings, WorkerOptions};
+use activity_host::worker::{self, ConnectionSettings, Metrics, TlsSettings, WorkerOptions};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::args::RunArgs;
@@ -43,7 +43,21 @@ pub(super) async fn serve(args: RunArgs) -> u8 {
         cancel_grace: args.cancel_grace,
         codec: None,
         payload_limits: PayloadLimits::default(),
+        metrics: None,
     };
+    if let Some(bind) = args.metrics_bind {
+        match activity_host::telemetry::server::start(bind).await {
+            Ok(server) => {
+                tracing::info!(address = %server.address, "serving /metrics, /healthz and /readyz");
+                options.metrics =
+                    Some(Metrics { meter: server.meter, telemetry: server.telemetry, health: server.health });
+            }
+            Err(e) => {
+                eprintln_safe!("error: {e:#}");
+                return EXIT_USAGE;
+            }
+        }
+    }
     // Every execution in flight holds an instance, and loads need a few more.
     let engine = EngineOptions {
         max_instances: args.max_concurrent_activities + 32,
@@ -75,7 +89,12 @@ pub(super) async fn serve(args: RunArgs) -> u8 {
         }
     };
     let catalog = match opened {
-        Ok(c) => c,
+        Ok(c) => {
+            if let Some(metrics) = &options.metrics {
+                metrics.health.set_catalog(c.clone());
+            }
+            c
+        }
         Err(e) => {
             eprintln_safe!("error: cannot read plugin directory {}: {e}", dir.display());
             return EXIT_USAGE;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use temporalio_client::{ClientTlsOptions, Connection, ConnectionOptions, GrpcCompression, TlsOptions};
+use temporalio_common::telemetry::metrics::TemporalMeter;
 use temporalio_sdk_core::Url;
 
 /// Where and how to connect, as `host run`'s flags give it.
@@ -81,8 +82,11 @@ impl ConnectionSettings {
     }
 
     /// Connects, checking the settings first so that a typo is one clear line.
-    pub async fn connect(&self) -> anyhow::Result<Connection> {
+    /// Connects; with `metrics`, the client's own series (`temporal_request`,
+    /// `temporal_long_request`, ...) go to that meter.
+    pub async fn connect(&self, metrics: Option<TemporalMeter>) -> anyhow::Result<Connection> {
         let options = ConnectionOptions::new(self.url()?)
+            .maybe_metrics_meter(metrics)
             .identity(self.identity.clone())
             .client_name("activity-host")
             .client_version(env!("CARGO_PKG_VERSION"))

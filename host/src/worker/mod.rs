@@ -27,6 +27,7 @@ use temporalio_common::protos::coresdk::activity_task::{
 use temporalio_common::protos::coresdk::{ActivityHeartbeat, ActivityTaskCompletion};
 use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
 use temporalio_common::telemetry::TelemetryOptions;
+use temporalio_common::telemetry::metrics::CoreMeter;
 use temporalio_common::worker::WorkerTaskTypes;
 use temporalio_sdk_core::{CoreRuntime, PollError, RuntimeOptions, Worker, WorkerConfig, WorkerVersioningStrategy};
 use tokio_util::sync::CancellationToken;
@@ -38,6 +39,8 @@ use crate::execute::Request;
 use crate::failure::{Failure, Outcome, kind};
 use crate::payload::{Payload, PayloadLimits};
 use crate::sandbox::HeartbeatSink;
+use crate::telemetry::Telemetry;
+use crate::telemetry::server::Health;
 pub use connection::{ConnectionSettings, TlsSettings};
 
 /// Least time an execution gets when the schedule-to-close deadline seems
@@ -68,6 +71,23 @@ pub struct WorkerOptions {
     pub codec: Option<Arc<Codec>>,
     /// What the server accepts, checked again after encoding.
     pub payload_limits: PayloadLimits,
+    /// Where core's metrics and the host's own series go (`--metrics-bind`).
+    pub metrics: Option<Metrics>,
+}
+
+/// The operator's view of the worker: core's meter, the host's series and
+/// the health state `/readyz` answers from.
+#[derive(Clone)]
+pub struct Metrics {
+    pub meter: Arc<dyn CoreMeter>,
+    pub telemetry: Telemetry,
+    pub health: Arc<Health>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
 }
 
 /// An execution in flight, by task token.
@@ -86,10 +106,14 @@ pub async fn run(
     catalog: Arc<Catalog>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let telemetry = match &options.metrics {
+        Some(metrics) => TelemetryOptions::builder().metrics(metrics.meter.clone()).build(),
+        None => TelemetryOptions::builder().build(),
+    };
     let runtime = CoreRuntime::new_assume_tokio(
         RuntimeOptions::builder()
-            // No logging or metrics exporter: core's tracing events go to our subscriber.
-            .telemetry_options(TelemetryOptions::builder().build())
+            // No log exporter: core's tracing events go to our subscriber.
+            .telemetry_options(telemetry)
             .heartbeat_interval(Some(Duration::from_secs(60)))
             .build()
             .map_err(anyhow::Error::msg)?,
@@ -99,7 +123,7 @@ pub async fn run(
     let mut shutdown = Box::pin(shutdown);
     let stopped = || tracing::info!("stopped before polling for activity tasks");
     let connection = tokio::select! {
-        connection = options.connection.connect() => connection?,
+        connection = options.connection.connect(runtime.telemetry().get_temporal_metric_meter()) => connection?,
         () = &mut shutdown => {
             stopped();
             return Ok(());
@@ -116,6 +140,7 @@ pub async fn run(
         .graceful_shutdown_period(options.graceful_shutdown_timeout)
         .build()
         .map_err(anyhow::Error::msg)?;
+    let probe = options.metrics.as_ref().map(|m| probe_service(connection.clone(), m.health.clone()));
     let worker = Arc::new(temporalio_sdk_core::init_worker(&runtime, config, connection)?);
     tokio::select! {
         validated = worker.validate() => {
@@ -136,6 +161,10 @@ pub async fn run(
         max_concurrent_activities = options.max_concurrent_activities,
         "worker polling for activity tasks"
     );
+    let health = options.metrics.as_ref().map(|m| m.health.clone());
+    if let Some(health) = &health {
+        health.set_polling(true);
+    }
 
     {
         let worker = worker.clone();
@@ -173,6 +202,12 @@ pub async fn run(
                 worker.initiate_shutdown();
             }
         }
+    }
+    if let Some(health) = &health {
+        health.set_polling(false);
+    }
+    if let Some(probe) = probe {
+        probe.abort();
     }
     executions.close();
     executions.wait().await;
@@ -216,6 +251,7 @@ fn start_execution(
     };
     let (worker, running, codec, limits) =
         (worker.clone(), running.clone(), options.codec.clone(), options.payload_limits);
+    let telemetry = options.metrics.as_ref().map(|m| m.telemetry.clone()).unwrap_or_default();
 
     async move {
         let (activity_type, activity_id, attempt) =
@@ -243,7 +279,12 @@ fn start_execution(
             outcome = codec.encode_outcome(outcome, &limits).await;
         }
         let reason = running.lock().unwrap_or_else(|p| p.into_inner()).remove(&task_token).and_then(|r| r.reason);
-        let took_ms = started.elapsed().as_millis() as u64;
+        let took = started.elapsed();
+        if telemetry.is_on() {
+            let plugin = registry.resolve(&activity_type).map(|p| p.name().to_string()).unwrap_or_default();
+            telemetry.execution(&plugin, &activity_type, &outcome, took);
+        }
+        let took_ms = took.as_millis() as u64;
         let interrupted = matches!(outcome, Outcome::Cancelled(_));
         let result = convert::completion(outcome, reason);
         match &result.status {
@@ -291,6 +332,32 @@ fn cancel_execution(running: &RunningMap, task_token: &[u8], cancel: &Cancel, gr
         tokio::time::sleep(grace).await;
         interrupt.cancel();
     });
+}
+
+/// How often `/readyz` learns whether the Temporal service answers.
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Asks the service's gRPC health check every [`PROBE_INTERVAL`]: core
+/// retries polls quietly while the server is away, so the worker's own
+/// progress says nothing about it.
+fn probe_service(connection: temporalio_client::Connection, health: Arc<Health>) -> tokio::task::JoinHandle<()> {
+    use temporalio_common::protos::grpc::health::v1::{HealthCheckRequest, health_check_response::ServingStatus};
+    tokio::spawn(async move {
+        let mut service = connection.health_service();
+        loop {
+            let request = temporalio_client::tonic::Request::new(HealthCheckRequest {
+                service: "temporal.api.workflowservice.v1.WorkflowService".into(),
+            });
+            let probe = match tokio::time::timeout(PROBE_INTERVAL, service.check(request)).await {
+                Ok(Ok(answer)) if answer.get_ref().status() == ServingStatus::Serving => Ok(()),
+                Ok(Ok(answer)) => Err(format!("it reports {:?}", answer.get_ref().status())),
+                Ok(Err(status)) => Err(status.message().to_string()),
+                Err(_) => Err(format!("no answer within {}s", PROBE_INTERVAL.as_secs())),
+            };
+            health.set_service(probe);
+            tokio::time::sleep(PROBE_INTERVAL).await;
+        }
+    })
 }
 
 /// The request with its arguments and heartbeat details decoded.

@@ -1,0 +1,112 @@
+//! What an operator watches: Prometheus metrics through the core SDK's own
+//! exporter, so that the standard worker series keep their names and
+//! labels, the host's per-plugin series beside them on the same meter, and
+//! the health probes on the same address ([`server`]).
+//!
+//! Off by default: without `--metrics-bind`, [`Telemetry::off`] records
+//! nothing and costs a branch per execution.
+
+pub mod server;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use temporalio_common::telemetry::metrics::{
+    CoreMeter, Counter, Gauge, HistogramDuration, MetricKeyValue, MetricParameters, NewAttributes,
+};
+
+use crate::failure::Outcome;
+
+/// The host's own instruments, created once on the exporter's meter.
+struct Instruments {
+    meter: Arc<dyn CoreMeter>,
+    executions: Counter,
+    latency: HistogramDuration,
+    plugins_loaded: Gauge,
+    plugins_refused: Gauge,
+}
+
+/// Cheap to clone; every clone records into the same instruments.
+#[derive(Clone, Default)]
+pub struct Telemetry {
+    instruments: Option<Arc<Instruments>>,
+}
+
+impl Telemetry {
+    /// Records nothing.
+    pub fn off() -> Telemetry {
+        Telemetry::default()
+    }
+
+    /// Records into `meter` (the core SDK's Prometheus meter).
+    pub fn new(meter: Arc<dyn CoreMeter>) -> Telemetry {
+        let param = |name: &'static str, description: &'static str, unit: &'static str| {
+            MetricParameters::builder().name(name).description(description).unit(unit).build()
+        };
+        let instruments = Instruments {
+            executions: meter.counter(param(
+                "activity_host_executions",
+                "Executions by plugin file, activity type, outcome and failure type",
+                "",
+            )),
+            latency: meter.histogram_duration(param(
+                "activity_host_execution_latency",
+                "Time from the start of an execution to its outcome, instantiation included",
+                "duration",
+            )),
+            plugins_loaded: meter.gauge(param("activity_host_plugins_loaded", "Plugins serving now", "")),
+            plugins_refused: meter.gauge(param(
+                "activity_host_plugins_refused",
+                "Plugin files in the directory that were refused",
+                "",
+            )),
+            meter,
+        };
+        Telemetry { instruments: Some(Arc::new(instruments)) }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.instruments.is_some()
+    }
+
+    /// One execution's end. `plugin` is the file that served it, empty when
+    /// no plugin registers the activity type.
+    pub fn execution(&self, plugin: &str, activity_type: &str, outcome: &Outcome, took: Duration) {
+        let Some(instruments) = &self.instruments else { return };
+        let (result, failure_type) = match outcome {
+            Outcome::Completed(_) => ("completed", ""),
+            Outcome::Failed(failure) => ("failed", failure.error_type.as_str()),
+            Outcome::Cancelled(_) => ("cancelled", ""),
+        };
+        let labels = |extra: Vec<MetricKeyValue>| {
+            let mut all = vec![
+                MetricKeyValue::new("plugin", plugin.to_string()),
+                MetricKeyValue::new("activity_type", activity_type.to_string()),
+            ];
+            all.extend(extra);
+            instruments.meter.new_attributes(NewAttributes::new(all))
+        };
+        // Every recording of a series carries the same label names, as
+        // Prometheus requires: `failure_type` is empty unless it failed.
+        let outcome_labels = labels(vec![
+            MetricKeyValue::new("outcome", result),
+            MetricKeyValue::new("failure_type", failure_type.to_string()),
+        ]);
+        instruments.executions.add(1, &outcome_labels);
+        instruments.latency.record(took, &labels(Vec::new()));
+    }
+
+    /// The plugin directory as it stands.
+    pub fn plugins(&self, loaded: usize, refused: usize) {
+        let Some(instruments) = &self.instruments else { return };
+        let none = instruments.meter.new_attributes(NewAttributes::default());
+        instruments.plugins_loaded.record(loaded as u64, &none);
+        instruments.plugins_refused.record(refused as u64, &none);
+    }
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry").field("on", &self.is_on()).finish()
+    }
+}
