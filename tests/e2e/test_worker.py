@@ -5,13 +5,16 @@ workflow sees must be those of a native worker."""
 from __future__ import annotations
 
 import signal
+import subprocess
 import threading
 import time
+import uuid
 
 import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError, TimeoutType
 
+import harness
 from conftest import example
 from workflows import Call, CallActivity, GreetingWorkflow, YourParams, YourWorkflow
 
@@ -25,6 +28,26 @@ def failure_of(err: WorkflowFailureError) -> BaseException:
 def test_your_activity_with_a_dataclass(host, plugin_dir, execute):
     host(plugin_dir())
     assert execute(YourWorkflow.run, YourParams("Hello", "World")) == "Hello, World!"
+
+
+def test_a_standalone_activity_reaches_a_plugin_without_a_workflow(server, task_queue, host, plugin_dir):
+    """`temporal activity execute` (server 1.31+): the quickest way to try a
+    plugin against a server, no workflow involved."""
+    host(plugin_dir())
+    activity = lambda *args: subprocess.run(  # noqa: E731
+        [harness.temporal_cli(), "activity", "execute", "--address", server.address, "--task-queue", task_queue,
+         "--start-to-close-timeout", "30s", "--output", "json", *args],
+        capture_output=True, text=True, timeout=120,
+    )
+    done = activity("--activity-id", f"a-{uuid.uuid4().hex[:8]}", "--type", "your_activity",
+                    "--input", '{"greeting": "Hello", "name": "World"}')
+    assert done.returncode == 0, done.stderr
+    assert "Hello, World!" in done.stdout, done.stdout
+    # An activity type nothing registers reaches the dynamic entry, as from a workflow.
+    dynamic = activity("--activity-id", f"a-{uuid.uuid4().hex[:8]}", "--type", "standalone_greeting",
+                       "--input", '{"greeting": "Hi", "name": "CLI"}')
+    assert dynamic.returncode == 0, dynamic.stderr
+    assert "Activity Type: standalone_greeting" in dynamic.stdout, dynamic.stdout
 
 
 @pytest.mark.parametrize("compression", ["gzip", "none"])
