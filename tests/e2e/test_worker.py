@@ -4,6 +4,7 @@ workflow sees must be those of a native worker."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import threading
@@ -48,6 +49,29 @@ def test_a_standalone_activity_reaches_a_plugin_without_a_workflow(server, task_
                        "--input", '{"greeting": "Hi", "name": "CLI"}')
     assert dynamic.returncode == 0, dynamic.stderr
     assert "Activity Type: standalone_greeting" in dynamic.stdout, dynamic.stdout
+
+
+def test_a_temporal_toml_profile_is_honoured_and_a_flag_overrides_it(server, task_queue, plugin_dir, execute, tmp_path):
+    """Temporal's environment configuration, as its CLI reads it."""
+    config = tmp_path / "temporal.toml"
+    nowhere = f"127.0.0.1:{harness.free_port()}"
+    config.write_text(
+        f'[profile.staging]\naddress = "{server.address}"\nnamespace = "default"\n\n'
+        f'[profile.broken]\naddress = "{nowhere}"\n'
+    )
+    plugins = plugin_dir()
+    with harness.Host(None, task_queue, plugins, env={"TEMPORAL_CONFIG_FILE": str(config), "TEMPORAL_PROFILE": "staging"}):
+        assert execute(YourWorkflow.run, YourParams("Hello", "Profile")) == "Hello, Profile!"
+    # The flag wins over the profile's address, which is never dialled.
+    with harness.Host(server.address, task_queue, plugins, "--profile", "broken", env={"TEMPORAL_CONFIG_FILE": str(config)}) as h:
+        assert execute(YourWorkflow.run, YourParams("Hello", "Flag")) == "Hello, Flag!"
+        assert nowhere not in h.log
+    # A profile the file lacks is one line, before anything starts.
+    result = subprocess.run(
+        [str(harness.HOST_BIN), "run", "--task-queue", task_queue, "--plugins", str(plugins), "--profile", "prod"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "TEMPORAL_CONFIG_FILE": str(config)},
+    )
+    assert result.returncode == 2 and "prod" in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 @pytest.mark.parametrize("compression", ["gzip", "none"])

@@ -17,11 +17,19 @@ use temporalio_client::GrpcCompression;
 pub struct RunArgs {
     #[command(flatten)]
     pub plugins: PluginDir,
-    /// The Temporal frontend, HOST:PORT.
-    #[arg(long, value_name = "HOST:PORT", env = "TEMPORAL_ADDRESS", default_value = "127.0.0.1:7233")]
-    pub address: String,
-    #[arg(long, value_name = "NS", env = "TEMPORAL_NAMESPACE", default_value = "default")]
-    pub namespace: String,
+    /// The Temporal frontend, HOST:PORT [default: the profile's, else 127.0.0.1:7233].
+    #[arg(long, value_name = "HOST:PORT", env = "TEMPORAL_ADDRESS")]
+    pub address: Option<String>,
+    /// [default: the profile's, else default]
+    #[arg(long, value_name = "NS", env = "TEMPORAL_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// The profile of Temporal's configuration file to connect with, as the
+    /// Temporal CLI reads it [default: "default", when the file has one].
+    #[arg(long, value_name = "NAME", env = "TEMPORAL_PROFILE")]
+    pub profile: Option<String>,
+    /// Temporal's configuration file [default: ~/.config/temporalio/temporal.toml].
+    #[arg(long, value_name = "FILE", env = "TEMPORAL_CONFIG_FILE")]
+    pub config_file: Option<PathBuf>,
     /// The task queue to poll.
     #[arg(long, value_name = "TQ", env = "TEMPORAL_TASK_QUEUE")]
     pub task_queue: String,

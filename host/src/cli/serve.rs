@@ -6,7 +6,7 @@ use activity_host::engine::EngineOptions;
 use activity_host::payload::PayloadLimits;
 use activity_host::watch;
 use activity_host::worker::connection::default_identity;
-use activity_host::worker::{self, ConnectionSettings, Metrics, TlsSettings, WorkerOptions};
+use activity_host::worker::{self, ConnectionSettings, Metrics, Pem, TlsSettings, WorkerOptions, profile};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::args::RunArgs;
@@ -21,21 +21,45 @@ pub(super) async fn serve(args: RunArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let mut options = WorkerOptions {
-        connection: ConnectionSettings {
-            address: args.address,
-            identity: args.identity.unwrap_or_else(default_identity),
-            tls: TlsSettings {
-                enabled: args.tls,
-                cert: args.tls_cert,
-                key: args.tls_key,
-                ca: args.tls_ca,
-                server_name: args.tls_server_name,
-            },
-            api_key: args.api_key,
-            compression: args.grpc_compression,
+    let profile = match profile::load(args.profile.as_deref(), args.config_file.as_deref()) {
+        Ok(profile) => profile,
+        Err(e) => {
+            eprintln_safe!("error: {e:#}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut codec_options = args.codec.options();
+    if let Some(codec) = &profile.codec
+        && codec_options.plugin.is_none()
+        && codec_options.endpoint.is_none()
+    {
+        codec_options.endpoint = codec.endpoint.clone();
+        codec_options.auth = codec_options.auth.or(codec.auth.clone());
+    }
+    let mut connection = ConnectionSettings {
+        address: String::new(),
+        identity: args.identity.unwrap_or_else(default_identity),
+        tls: TlsSettings {
+            enabled: args.tls,
+            cert: args.tls_cert.map(Pem::from),
+            key: args.tls_key.map(Pem::from),
+            ca: args.tls_ca.map(Pem::from),
+            server_name: args.tls_server_name,
         },
-        namespace: args.namespace,
+        api_key: args.api_key,
+        headers: Default::default(),
+        compression: args.grpc_compression,
+    };
+    let namespace = match profile::apply(profile, &mut connection, args.address, args.namespace) {
+        Ok(namespace) => namespace,
+        Err(e) => {
+            eprintln_safe!("error: {e:#}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut options = WorkerOptions {
+        connection,
+        namespace,
         task_queue: args.task_queue,
         max_concurrent_activities: args.max_concurrent_activities as usize,
         max_activities_per_second: args.max_activities_per_second,
@@ -70,7 +94,7 @@ pub(super) async fn serve(args: RunArgs) -> u8 {
     };
     tracing::info!(allocation = ?runtime.allocation(), "WebAssembly engine ready");
     options.payload_limits = runtime.limits().payloads;
-    options.codec = match Codec::from_options(&args.codec.options(), &runtime, &options.namespace).await {
+    options.codec = match Codec::from_options(&codec_options, &runtime, &options.namespace).await {
         Ok(codec) => codec,
         Err(e) => {
             eprintln_safe!("error: {e:#}");

@@ -13,6 +13,7 @@
 
 pub mod connection;
 pub mod convert;
+pub mod profile;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -41,7 +42,7 @@ use crate::payload::{Payload, PayloadLimits};
 use crate::sandbox::HeartbeatSink;
 use crate::telemetry::Telemetry;
 use crate::telemetry::server::Health;
-pub use connection::{ConnectionSettings, TlsSettings};
+pub use connection::{ConnectionSettings, Pem, TlsSettings};
 
 /// Least time an execution gets when the schedule-to-close deadline seems
 /// already past (the server's clock and ours disagree).
