@@ -55,7 +55,8 @@ class DevServer:
     """`temporal server start-dev`: in memory, headless, on a free port (or
     on `port`, to start a server again where a stopped one was)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, extra: list[str] | None = None) -> None:
+        """`extra`: more `start-dev` flags (dynamic configuration, say)."""
         self.port = port if port is not None else free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="temporal-dev-", suffix=".log", delete=False)
@@ -64,7 +65,7 @@ class DevServer:
                 temporal_cli(), "server", "start-dev",
                 "--ip", "127.0.0.1", "--port", str(self.port),
                 "--ui-port", str(free_port()), "--metrics-port", str(free_port()),
-                "--headless", "--log-level", "error",
+                "--headless", "--log-level", "error", *(extra or []),
             ],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )

@@ -4,6 +4,9 @@ workflow sees must be those of a native worker."""
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
 import os
 import signal
 import subprocess
@@ -72,6 +75,51 @@ def test_a_temporal_toml_profile_is_honoured_and_a_flag_overrides_it(server, tas
         capture_output=True, text=True, timeout=60, env={**os.environ, "TEMPORAL_CONFIG_FILE": str(config)},
     )
     assert result.returncode == 2 and "prod" in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+WORKER_HEARTBEATS = [
+    "--dynamic-config-value", "frontend.WorkerHeartbeatsEnabled=true",
+    "--dynamic-config-value", "frontend.ListWorkersEnabled=true",
+]
+
+
+def listed_workers(address: str) -> list[dict]:
+    result = subprocess.run(
+        [harness.temporal_cli(), "worker", "list", "--address", address, "--output", "json"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return [w["workerHeartbeat"] for w in json.loads(result.stdout or "[]")]
+
+
+def test_worker_list_shows_the_host_with_its_build_and_deployment(task_queue, plugin_dir):
+    """Core's worker heartbeats, on a server that has them: the host appears
+    with its task queue, identity and deployment version."""
+    with harness.DevServer(extra=WORKER_HEARTBEATS) as dev:
+        with harness.Host(dev.address, task_queue, plugin_dir(), "--deployment-name", "shop", "--build-id", "1.0",
+                          "--identity", "shop-host-1"):
+            for _ in range(300):
+                workers = {w["taskQueue"]: w for w in listed_workers(dev.address)}
+                if task_queue in workers:
+                    break
+                time.sleep(0.1)
+            worker = workers[task_queue]
+            assert worker["deploymentVersion"] == {"deploymentName": "shop", "buildId": "1.0"}
+            assert worker["workerIdentity"] == "shop-host-1"
+            assert worker["sdkName"] == "activity-host" and worker["status"] == "WORKER_STATUS_RUNNING"
+
+
+def test_without_a_build_id_the_build_is_the_digest_of_the_plugins(server, task_queue, plugin_dir, tmp_path):
+    build_id = lambda h: re.search(r'build_id="(plugins-[0-9a-f]{16})"', h.wait_for_log("worker polling", 60)).group(1)  # noqa: E731
+    same = plugin_dir()
+    with harness.Host(server.address, task_queue, same) as a, harness.Host(server.address, task_queue, same) as b:
+        assert build_id(a) == build_id(b)
+        first = build_id(a)
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(example("say_hello"), other / "say_hello.wasm")
+    with harness.Host(server.address, task_queue, other) as c:
+        assert build_id(c) != first
 
 
 @pytest.mark.parametrize("compression", ["gzip", "none"])

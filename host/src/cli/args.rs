@@ -45,6 +45,13 @@ pub struct RunArgs {
     /// After a cancellation reaches an execution, how long it may take to stop before it is interrupted.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
     pub cancel_grace: Duration,
+    /// Join this Worker Deployment (Temporal's worker versioning), as the
+    /// version --build-id names.
+    #[arg(long, value_name = "NAME", env = "TEMPORAL_DEPLOYMENT_NAME")]
+    pub deployment_name: Option<String>,
+    /// The build this worker is [default: a digest of the plugins loaded at start].
+    #[arg(long, value_name = "ID", env = "TEMPORAL_WORKER_BUILD_ID")]
+    pub build_id: Option<String>,
     /// How this worker names itself to the server [default: PID@HOSTNAME].
     #[arg(long, value_name = "S", env = "TEMPORAL_IDENTITY")]
     pub identity: Option<String>,

@@ -68,6 +68,8 @@ pub(super) async fn serve(args: RunArgs) -> u8 {
         codec: None,
         payload_limits: PayloadLimits::default(),
         metrics: None,
+        deployment_name: args.deployment_name,
+        build_id: args.build_id,
     };
     if let Some(bind) = args.metrics_bind {
         match activity_host::telemetry::server::start(bind).await {

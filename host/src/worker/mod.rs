@@ -29,7 +29,7 @@ use temporalio_common::protos::coresdk::{ActivityHeartbeat, ActivityTaskCompleti
 use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
 use temporalio_common::telemetry::TelemetryOptions;
 use temporalio_common::telemetry::metrics::CoreMeter;
-use temporalio_common::worker::WorkerTaskTypes;
+use temporalio_common::worker::{WorkerDeploymentOptions, WorkerDeploymentVersion, WorkerTaskTypes};
 use temporalio_sdk_core::{CoreRuntime, PollError, RuntimeOptions, Worker, WorkerConfig, WorkerVersioningStrategy};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -74,6 +74,11 @@ pub struct WorkerOptions {
     pub payload_limits: PayloadLimits,
     /// Where core's metrics and the host's own series go (`--metrics-bind`).
     pub metrics: Option<Metrics>,
+    /// A Worker Deployment to join (worker versioning), with `build_id` as its version.
+    pub deployment_name: Option<String>,
+    /// The build this worker reports; without one, [`plugins_build_id`] of
+    /// the plugins loaded at start.
+    pub build_id: Option<String>,
 }
 
 /// The operator's view of the worker: core's meter, the host's series and
@@ -130,11 +135,12 @@ pub async fn run(
             return Ok(());
         }
     };
+    let versioning = versioning(&options, &catalog);
     let config = WorkerConfig::builder()
         .namespace(options.namespace.clone())
         .task_queue(options.task_queue.clone())
         .task_types(WorkerTaskTypes::activity_only())
-        .versioning_strategy(WorkerVersioningStrategy::None { build_id: String::new() })
+        .versioning_strategy(versioning.clone())
         .client_identity_override(options.connection.identity.clone())
         .max_outstanding_activities(options.max_concurrent_activities)
         .maybe_max_worker_activities_per_second(options.max_activities_per_second)
@@ -160,6 +166,8 @@ pub async fn run(
         task_queue = %options.task_queue,
         identity = %options.connection.identity,
         max_concurrent_activities = options.max_concurrent_activities,
+        build_id = versioning.build_id(),
+        deployment = options.deployment_name.as_deref().unwrap_or(""),
         "worker polling for activity tasks"
     );
     let health = options.metrics.as_ref().map(|m| m.health.clone());
@@ -333,6 +341,43 @@ fn cancel_execution(running: &RunningMap, task_token: &[u8], cancel: &Cancel, gr
         tokio::time::sleep(grace).await;
         interrupt.cancel();
     });
+}
+
+/// Temporal's worker versioning for `host run`'s flags: a deployment
+/// version when a deployment is named, else just a build id that names the
+/// worker to the server.
+fn versioning(options: &WorkerOptions, catalog: &Catalog) -> WorkerVersioningStrategy {
+    let build_id = options.build_id.clone().unwrap_or_else(|| plugins_build_id(&catalog.registry()));
+    match &options.deployment_name {
+        Some(deployment_name) => WorkerVersioningStrategy::WorkerDeploymentBased(
+            WorkerDeploymentOptions::new(
+                WorkerDeploymentVersion::builder().deployment_name(deployment_name.clone()).build_id(build_id).build(),
+            )
+            .use_worker_versioning(true)
+            .build(),
+        ),
+        None => WorkerVersioningStrategy::None { build_id },
+    }
+}
+
+/// The build id of a host that was given none: `plugins-` and the first 16
+/// hex digits of a BLAKE3 digest over the plugin files loaded at start
+/// (their names and contents, in file name order), so that two hosts with
+/// the same plugins report the same build. A plugin added or replaced
+/// later does not change it until the host restarts.
+pub fn plugins_build_id(registry: &crate::registry::Registry) -> String {
+    let mut hasher = blake3::Hasher::new();
+    let mut plugins: Vec<_> = registry.plugins().iter().collect();
+    plugins.sort_by(|a, b| a.name().cmp(b.name()));
+    for plugin in plugins {
+        hasher.update(plugin.name().as_bytes());
+        hasher.update(&[0]);
+        match std::fs::read(plugin.path()) {
+            Ok(bytes) => hasher.update(blake3::hash(&bytes).as_bytes()),
+            Err(_) => hasher.update(b"unreadable"),
+        };
+    }
+    format!("plugins-{}", &hasher.finalize().to_hex()[..16])
 }
 
 /// How often `/readyz` learns whether the Temporal service answers.
