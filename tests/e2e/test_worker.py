@@ -98,11 +98,15 @@ def test_worker_list_shows_the_host_with_its_build_and_deployment(task_queue, pl
     with harness.DevServer(extra=WORKER_HEARTBEATS) as dev:
         with harness.Host(dev.address, task_queue, plugin_dir(), "--deployment-name", "shop", "--build-id", "1.0",
                           "--identity", "shop-host-1"):
-            for _ in range(300):
+            # The first heartbeat goes out at start, the next a minute later
+            # (core's interval, as the SDKs'): a start-up one the server
+            # missed shows up with the next.
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
                 workers = {w["taskQueue"]: w for w in listed_workers(dev.address)}
                 if task_queue in workers:
                     break
-                time.sleep(0.1)
+                time.sleep(0.2)
             worker = workers[task_queue]
             assert worker["deploymentVersion"] == {"deploymentName": "shop", "buildId": "1.0"}
             assert worker["workerIdentity"] == "shop-host-1"
