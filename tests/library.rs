@@ -281,7 +281,30 @@ async fn a_plugin_blocked_in_the_host_is_stopped_at_its_deadline() {
     let dir = misbehave_dir();
     let registry = load(&dir).await;
     let request = Request::local("sleep", vec![json("60000")]).with_timeout(Duration::from_millis(200));
-    assert_eq!(failed(registry.execute(request).await).error_type, kind::TIMEOUT);
+    // At its deadline, not when its 60 s sleep in the host would have ended:
+    // the bound is generous, the difference it guards is a minute.
+    let outcome = tokio::time::timeout(Duration::from_secs(10), registry.execute(request))
+        .await
+        .expect("a plugin waiting in the host is stopped at its deadline, not when the wait ends");
+    assert_eq!(failed(outcome).error_type, kind::TIMEOUT);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_waiting_in_the_host_that_ignores_cancellation_is_interrupted() {
+    let dir = misbehave_dir();
+    let registry = load(&dir).await;
+    let request = Request::local("sleep", vec![json("60000")]).with_timeout(Duration::from_secs(120));
+    let (cancel, interrupt) = (request.cancel.clone(), request.interrupt.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        cancel.cancel();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        interrupt.cancel();
+    });
+    let outcome = tokio::time::timeout(Duration::from_secs(10), registry.execute(request))
+        .await
+        .expect("an interrupted plugin stops though it waits in the host");
+    assert!(matches!(outcome, Outcome::Cancelled(_)), "{outcome:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
