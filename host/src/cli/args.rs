@@ -76,6 +76,10 @@ pub struct RunArgs {
     /// Compress gRPC messages to and from the server (`none` trades bandwidth for CPU).
     #[arg(long, value_name = "ALGORITHM", env = "TEMPORAL_GRPC_COMPRESSION", default_value = "gzip", value_parser = grpc_compression())]
     pub grpc_compression: GrpcCompression,
+    /// Serve Prometheus metrics (`/metrics`) and health probes (`/healthz`,
+    /// `/readyz`) on this address.
+    #[arg(long, value_name = "HOST:PORT", env = "ACTIVITY_HOST_METRICS_BIND")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
@@ -84,10 +88,6 @@ pub struct RunArgs {
     pub services: ServiceArgs,
     #[command(flatten)]
     pub codec: CodecArgs,
-    /// Serve Prometheus metrics (`/metrics`) and health probes (`/healthz`,
-    /// `/readyz`) on this address.
-    #[arg(long, value_name = "HOST:PORT", env = "ACTIVITY_HOST_METRICS_BIND")]
-    pub metrics_bind: Option<std::net::SocketAddr>,
 }
 
 /// `--grpc-compression`'s values, as the client library's own type.
@@ -105,6 +105,7 @@ pub struct PluginDir {
 
 /// The compilation cache.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Compilation cache")]
 pub struct CacheArgs {
     /// Where compiled plugins are kept, so that a restart does not compile
     /// them again [default: the user's cache directory, e.g. ~/.cache/activity-host].

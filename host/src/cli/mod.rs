@@ -77,14 +77,6 @@ pub enum Command {
         args: Vec<String>,
         #[command(flatten)]
         plugins: PluginDir,
-        #[command(flatten)]
-        limits: LimitArgs,
-        #[command(flatten)]
-        cache: CacheArgs,
-        #[command(flatten)]
-        services: ServiceArgs,
-        #[command(flatten)]
-        codec: CodecArgs,
         /// Each JSON_ARG is a Temporal payload in proto3 JSON
         /// (`{"metadata": {"encoding": "<base64>"}, "data": "<base64>"}`, as
         /// `temporal workflow show --output json` prints them), and so is the
@@ -95,6 +87,14 @@ pub enum Command {
         /// it is interrupted.
         #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
         cancel_grace: Duration,
+        #[command(flatten)]
+        limits: LimitArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
+        #[command(flatten)]
+        services: ServiceArgs,
+        #[command(flatten)]
+        codec: CodecArgs,
     },
     /// List every registered activity type, its plugin, and what was refused.
     ///
