@@ -3,7 +3,7 @@
 //! labels, the host's per-plugin series beside them on the same meter, and
 //! the health probes on the same address ([`server`]).
 //!
-//! Off by default: without `--metrics-bind`, [`Telemetry::off`] records
+//! Off by default: without `--metrics-bind`, `Telemetry::default()` records
 //! nothing and costs a branch per execution.
 
 pub mod server;
@@ -33,11 +33,6 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Records nothing.
-    pub fn off() -> Telemetry {
-        Telemetry::default()
-    }
-
     /// Records into `meter` (the core SDK's Prometheus meter).
     pub fn new(meter: Arc<dyn CoreMeter>) -> Telemetry {
         let param = |name: &'static str, description: &'static str, unit: &'static str| {

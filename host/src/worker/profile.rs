@@ -12,8 +12,6 @@ use temporalio_common::envconfig::{
 
 use super::connection::{ConnectionSettings, Pem};
 
-pub use temporalio_common::envconfig::ClientConfigCodec;
-
 /// The active profile, or an empty one when there is no file and no
 /// variable; a profile asked for by name that the file lacks is an error.
 pub fn load(profile: Option<&str>, config_file: Option<&Path>) -> anyhow::Result<ClientConfigProfile> {
