@@ -9,6 +9,9 @@
 //!   mapped between executions, so a fresh instance per execution costs
 //!   microseconds; where the platform cannot reserve the pool (a low
 //!   `ulimit -v`, say) the host falls back to on-demand allocation and says so.
+//! - What the pool keeps resident between executions is guest memory too:
+//!   it is sized to at most an eighth of the host's memory budget and
+//!   charged to it once (`memory`).
 //! - `call_async` everywhere: each execution runs on its own fiber stack.
 
 use std::time::Duration;
@@ -17,6 +20,7 @@ use anyhow::Context as _;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::memory::MemoryBudget;
 use crate::sandbox::Sandbox;
 
 /// How often the epoch advances: the granularity of deadlines and of the
@@ -68,21 +72,57 @@ fn base_config(key: EngineKey) -> Config {
     config
 }
 
-/// Bytes of a linear memory, a table and a fiber stack kept resident between
-/// executions (reset in place rather than decommitted). A Rust plugin's
-/// working set fits; CPython's does not (it dirties pages all over its heap).
-const KEEP_RESIDENT_MEMORY: usize = 2 << 20;
-const KEEP_RESIDENT_TABLE: usize = 64 << 10;
-const KEEP_RESIDENT_STACK: usize = 128 << 10;
+/// Bytes of each linear memory, table and fiber stack slot kept resident
+/// between executions (reset in place rather than decommitted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepResident {
+    pub memory: usize,
+    pub table: usize,
+    pub stack: usize,
+}
 
-fn pooling(max_instances: u32) -> PoolingAllocationConfig {
+impl KeepResident {
+    /// What a Rust plugin's working set needs; CPython's does not fit (it
+    /// dirties pages all over its heap) and is decommitted beyond it.
+    pub const FULL: KeepResident = KeepResident { memory: 2 << 20, table: 64 << 10, stack: 128 << 10 };
+
+    /// The most a pool of `max_instances` keeps resident, all slots used.
+    pub fn pool_total(&self, max_instances: u32) -> u64 {
+        let n = max_instances as u64;
+        n * (MEMORIES_PER_INSTANCE * self.memory as u64 + TABLES_PER_INSTANCE * self.table as u64 + self.stack as u64)
+    }
+
+    /// As much as a host-wide guest memory budget of `budget` bytes allows:
+    /// the pool keeps at most an eighth of it, so that a small container's
+    /// budget goes to executions rather than to idle slots.
+    pub fn for_budget(max_instances: u32, budget: u64) -> KeepResident {
+        let full = Self::FULL.pool_total(max_instances).max(1);
+        let share = budget / 8;
+        if full <= share {
+            return Self::FULL;
+        }
+        let scale = |bytes: usize| ((bytes as u128 * share as u128 / full as u128) as usize) & !(PAGE - 1);
+        KeepResident {
+            memory: scale(Self::FULL.memory),
+            table: scale(Self::FULL.table),
+            stack: scale(Self::FULL.stack),
+        }
+    }
+}
+
+/// The host page size wasmtime resets in.
+const PAGE: usize = 4096;
+const MEMORIES_PER_INSTANCE: u64 = 2;
+const TABLES_PER_INSTANCE: u64 = 4;
+
+fn pooling(max_instances: u32, keep: KeepResident) -> PoolingAllocationConfig {
     // Components built by componentize-py and componentize-js hold a dozen
     // core instances and a few memories and tables each; Rust plugins one.
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(max_instances)
         .total_core_instances(max_instances.saturating_mul(8))
-        .total_memories(max_instances.saturating_mul(2))
-        .total_tables(max_instances.saturating_mul(4))
+        .total_memories(max_instances.saturating_mul(MEMORIES_PER_INSTANCE as u32))
+        .total_tables(max_instances.saturating_mul(TABLES_PER_INSTANCE as u32))
         .total_stacks(max_instances)
         .max_core_instances_per_component(64)
         .max_memories_per_component(8)
@@ -98,20 +138,25 @@ fn pooling(max_instances: u32) -> PoolingAllocationConfig {
     // faults the memory back in. With PAGEMAP_SCAN (Linux 6.7+) only the
     // dirty pages are reset. Measured with a Rust plugin: 28 µs -> 9 µs per
     // execution, 22k -> 190k executions/s on two cores (docs/benchmarks.md).
-    pool.linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
-        .table_keep_resident(KEEP_RESIDENT_TABLE)
-        .async_stack_keep_resident(KEEP_RESIDENT_STACK)
+    pool.linear_memory_keep_resident(keep.memory)
+        .table_keep_resident(keep.table)
+        .async_stack_keep_resident(keep.stack)
         .pagemap_scan(wasmtime::Enabled::Auto);
     pool
 }
 
 /// Builds an engine, with the pooling allocator when asked for and possible.
-pub fn build(options: &EngineOptions, key: EngineKey) -> anyhow::Result<(Engine, Allocation)> {
+/// What the pool keeps resident is sized from, and charged to, `memory`.
+pub fn build(options: &EngineOptions, key: EngineKey, memory: &MemoryBudget) -> anyhow::Result<(Engine, Allocation)> {
     if options.pooling {
+        let keep = KeepResident::for_budget(options.max_instances, memory.capacity());
         let mut config = base_config(key);
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(options.max_instances)));
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(options.max_instances, keep)));
         match Engine::new(&config) {
-            Ok(engine) => return Ok((engine, Allocation::Pooling)),
+            Ok(engine) => {
+                memory.charge_fixed(keep.pool_total(options.max_instances));
+                return Ok((engine, Allocation::Pooling));
+            }
             Err(e) => tracing::warn!(
                 "pooling instance allocator unavailable ({e:#}); allocating instances on demand, \
                  which makes every execution slower"
@@ -150,4 +195,19 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<Sandbox>> {
     crate::bindings::context::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
     crate::bindings::postgres::add_to_linker::<Sandbox, crate::outbound_pg::PgHost>(&mut linker, |s| s.postgres())?;
     Ok(linker)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_keeps_at_most_an_eighth_of_a_small_budget_resident() {
+        // 132 instances (100 executions and loads): 575 MiB resident in full.
+        assert_eq!(KeepResident::for_budget(132, 24 << 30), KeepResident::FULL);
+        let keep = KeepResident::for_budget(132, 1792 << 20);
+        assert!(keep.pool_total(132) <= 224 << 20, "{keep:?}");
+        assert!(keep.memory >= 512 << 10 && keep.memory.is_multiple_of(PAGE), "{keep:?}");
+        assert_eq!(KeepResident::for_budget(132, 0).pool_total(132), 0);
+    }
 }

@@ -15,7 +15,7 @@ use crate::failure::{Failure, Outcome, kind};
 use crate::output::Origin;
 use crate::payload::{Payload, PayloadLimits};
 use crate::plugin::Plugin;
-use crate::sandbox::{ExecutionContext, HeartbeatSink, Sandbox, Stop};
+use crate::sandbox::{ExecutionContext, HeartbeatSink, Refused, Sandbox, Stop};
 
 /// What to run, with everything the execution may learn or be told.
 pub struct Request {
@@ -127,6 +127,27 @@ impl Plugin {
             activity_id: info.activity_id.as_str().into(),
         };
         let context = ExecutionContext { info, heartbeat, cancel };
+        // The instance exists only once its memory fits the host's budget;
+        // until then it waits its turn, within its own deadline.
+        let budget = &self.services().memory;
+        let memory = tokio::select! {
+            biased;
+            grant = budget.admit(self.expected_memory()) => grant,
+            () = tokio::time::sleep_until(deadline.into()) => {
+                let waited = humantime::format_duration(Duration::from_millis(timeout.as_millis() as u64));
+                return Err(Outcome::Failed(Failure::new(
+                    kind::TIMEOUT,
+                    format!(
+                        "the execution waited {waited} for guest memory and was not started: the host's budget \
+                         of {} was in use by other executions",
+                        crate::failure::size(budget.total())
+                    ),
+                )));
+            }
+            () = interrupt.cancelled() => {
+                return Err(Outcome::Cancelled("the execution was cancelled while it waited for guest memory".into()));
+            }
+        };
         let mut store = Sandbox::store(
             self.pre().engine(),
             self.grants(),
@@ -136,6 +157,7 @@ impl Plugin {
             context,
             deadline,
             interrupt.clone(),
+            memory,
         )
         .map_err(Outcome::Failed)?;
 
@@ -157,6 +179,7 @@ impl Plugin {
             () = tokio::time::sleep_until(deadline.into()) => Ended::Deadline,
             () = interrupt.cancelled() => Ended::Interrupted,
         };
+        self.learn_memory(store.data().limiter.high_water());
         let stderr = store.data().capture.finish();
         let error = match ended {
             Ended::Returned(Ok(returned)) => return Ok(returned),
@@ -198,13 +221,25 @@ fn classify(
     let mut failure = if interrupted {
         let ran = humantime::format_duration(Duration::from_millis(timeout.as_millis() as u64));
         Failure::new(kind::TIMEOUT, format!("the execution exceeded its timeout of {ran} and was stopped"))
-    } else if let Some(asked) = sandbox.limiter.refused {
+    } else if let Some(Refused::Plugin { asked }) = sandbox.limiter.refused {
         Failure::new(
             kind::OUT_OF_MEMORY,
             format!(
                 "the plugin exceeded its memory limit of {} (it asked for {})",
                 crate::failure::size(sandbox.limiter.limit()),
                 crate::failure::size(asked)
+            ),
+        )
+    } else if let Some(Refused::Host { asked }) = sandbox.limiter.refused {
+        let budget = sandbox.limiter.grant().budget();
+        Failure::new(
+            kind::OUT_OF_MEMORY,
+            format!(
+                "the host's guest memory budget of {} is in use by other executions: the plugin asked for {} \
+                 (within its own limit of {}); a later attempt may fit",
+                crate::failure::size(budget.total()),
+                crate::failure::size(asked),
+                crate::failure::size(sandbox.limiter.limit()),
             ),
         )
     } else if trap == Some(Trap::StackOverflow) {

@@ -18,6 +18,7 @@ pub mod error_chain;
 pub mod execute;
 pub mod failure;
 pub mod manifest;
+pub mod memory;
 pub mod outbound_http;
 pub mod outbound_pg;
 pub mod output;

@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker};
@@ -42,6 +43,9 @@ pub struct Plugin {
     limits: Limits,
     load_time: Duration,
     source: Source,
+    /// Guest memory its next execution is admitted with: what the last one
+    /// used at its peak (`definitions()` at first).
+    expected_memory: AtomicU64,
 }
 
 /// Why a file was refused. Each renders as one line.
@@ -134,6 +138,7 @@ impl Plugin {
             limits,
             load_time: Duration::ZERO,
             source,
+            expected_memory: AtomicU64::new(0),
         };
         let request =
             Request::local("definitions()", Vec::new()).with_timeout(plugin.limits.timeout.min(DEFINITIONS_TIMEOUT));
@@ -206,6 +211,17 @@ impl Plugin {
     /// Whether it was compiled now or came from the cache.
     pub fn source(&self) -> Source {
         self.source
+    }
+
+    /// What an execution is admitted with by the host's memory budget: the
+    /// peak of the last one. An estimate, not a bound: an execution that
+    /// needs more draws it while it runs, if it fits.
+    pub fn expected_memory(&self) -> u64 {
+        self.expected_memory.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn learn_memory(&self, peak: u64) {
+        self.expected_memory.store(peak, Ordering::Relaxed);
     }
 
     pub(crate) fn pre(&self) -> &PluginPre<Sandbox> {

@@ -35,8 +35,8 @@ pub struct Runtime {
     others: Mutex<HashMap<EngineKey, Arc<EngineSet>>>,
 }
 
-fn engine_set(options: &EngineOptions, key: EngineKey) -> anyhow::Result<Arc<EngineSet>> {
-    let (engine, allocation) = engine::build(options, key)?;
+fn engine_set(options: &EngineOptions, key: EngineKey, services: &Services) -> anyhow::Result<Arc<EngineSet>> {
+    let (engine, allocation) = engine::build(options, key, &services.memory)?;
     engine::start_epoch_ticker(&engine);
     let linker = engine::linker(&engine)?;
     Ok(Arc::new(EngineSet { engine, linker, allocation }))
@@ -56,7 +56,7 @@ impl Runtime {
     /// As [`Runtime::new`], with the host's services (an HTTP client with
     /// the operator's CA file, say) configured by the caller.
     pub fn with_services(options: &EngineOptions, limits: Limits, services: Services) -> anyhow::Result<Arc<Runtime>> {
-        let default = engine_set(options, key(&limits))?;
+        let default = engine_set(options, key(&limits), &services)?;
         let cache = match &options.cache_dir {
             Some(dir) => match Cache::open(dir) {
                 Ok(cache) => Some(Arc::new(cache)),
@@ -102,7 +102,7 @@ impl Runtime {
         if let Some(set) = others.get(&key) {
             return Ok(set.clone());
         }
-        let set = engine_set(&self.options, key)
+        let set = engine_set(&self.options, key, &self.services)
             .map_err(|e| LoadError::Invalid(format!("cannot configure an engine for its limits: {e:#}")))?;
         tracing::info!(max_stack = key.max_stack, fuel = key.fuel, "started an engine for plugins with these limits");
         others.insert(key, set.clone());

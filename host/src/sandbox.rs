@@ -22,6 +22,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{context, types};
 use crate::failure::{Failure, kind};
+use crate::memory::Grant;
 use crate::outbound_http::{HttpPolicy, HttpRule};
 use crate::outbound_pg::{PgGrant, PgSession, PgView};
 use crate::output::{Capture, Origin, Stream};
@@ -190,6 +191,7 @@ impl Sandbox {
         context: ExecutionContext,
         deadline: Instant,
         interrupt: CancellationToken,
+        memory: Grant,
     ) -> Result<Store<Sandbox>, Failure> {
         let capture = Capture::new(origin.clone(), limits.output);
         let mut wasi = WasiCtxBuilder::new();
@@ -226,7 +228,7 @@ impl Sandbox {
             http_policy: HttpPolicy::new(grants.http.clone(), services.http.clone(), origin.clone(), deadline),
             postgres: PgSession::new(grants.postgres.clone(), services.postgres.clone(), origin, deadline),
             table: ResourceTable::new(),
-            limiter: MemoryLimiter::new(limits.memory),
+            limiter: MemoryLimiter::new(limits.memory, memory),
             context,
             capture,
             payloads: limits.payloads,
@@ -311,41 +313,77 @@ impl context::Host for Sandbox {
     }
 }
 
-/// Bounds the linear memory of one instance, all its memories together, and
-/// remembers a refusal so that the trap that follows (a Rust guest aborts
-/// when its allocator fails) is reported as `OutOfMemory`.
+/// Bounds the linear memory of one instance, all its memories together,
+/// draws it and its tables from the host's budget, and remembers a refusal
+/// so that the trap that follows (a Rust guest aborts when its allocator
+/// fails) is reported as `OutOfMemory` with the limit that refused.
 pub(crate) struct MemoryLimiter {
     limit: u64,
     used: u64,
-    pub(crate) refused: Option<u64>,
+    grant: Grant,
+    pub(crate) refused: Option<Refused>,
+}
+
+/// Which bound refused a growth, and how much the instance would have had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The plugin's own `memory` limit.
+    Plugin { asked: u64 },
+    /// The host-wide budget, held by other executions.
+    Host { asked: u64 },
 }
 
 impl MemoryLimiter {
-    fn new(limit: u64) -> Self {
-        MemoryLimiter { limit, used: 0, refused: None }
+    fn new(limit: u64, grant: Grant) -> Self {
+        MemoryLimiter { limit, used: 0, grant, refused: None }
     }
 
     pub(crate) fn limit(&self) -> u64 {
         self.limit
+    }
+
+    pub(crate) fn grant(&self) -> &Grant {
+        &self.grant
+    }
+
+    /// What the next execution of this plugin should expect to need: what
+    /// this one used, or asked for when it was refused.
+    pub(crate) fn high_water(&self) -> u64 {
+        let tables = self.grant.peak() - self.used;
+        match self.refused {
+            Some(Refused::Host { asked }) => tables + asked,
+            // More would be refused again.
+            Some(Refused::Plugin { .. }) => tables + self.limit,
+            None => self.grant.peak(),
+        }
     }
 }
 
 /// Most tables a plugin may have, in elements: large enough for CPython's
 /// function table, small enough that `table.grow` cannot exhaust the host.
 const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+/// What one table element costs the host (a function reference).
+const TABLE_ELEMENT_BYTES: u64 = std::mem::size_of::<usize>() as u64;
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let grow = (desired - current) as u64;
         if self.used + grow > self.limit {
-            self.refused = Some(self.used + grow);
+            self.refused = Some(Refused::Plugin { asked: self.used + grow });
+            return Ok(false);
+        }
+        if !self.grant.grow(grow) {
+            self.refused = Some(Refused::Host { asked: self.used + grow });
             return Ok(false);
         }
         self.used += grow;
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        Ok(self.grant.grow((desired - current) as u64 * TABLE_ELEMENT_BYTES))
     }
 }

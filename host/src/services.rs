@@ -1,11 +1,14 @@
 //! What the host provides plugins beyond WASI itself, shared by every
-//! execution of the process: the outbound HTTP client and the PostgreSQL
-//! pools.
+//! execution of the process: the outbound HTTP client, the PostgreSQL
+//! pools, and the budget all guest memory draws from.
 //!
 //! A grant (per plugin, in its manifest) says what a plugin may use; a
 //! service (per process) is what does the work, so that connections and
 //! other costly state outlive the fresh instance of one execution.
 
+use std::sync::Arc;
+
+use crate::memory::MemoryBudget;
 use crate::outbound_http::{HttpClient, HttpClientOptions};
 use crate::outbound_pg::{PgPoolOptions, PgPools};
 
@@ -14,6 +17,9 @@ use crate::outbound_pg::{PgPoolOptions, PgPools};
 pub struct ServiceOptions {
     pub http: HttpClientOptions,
     pub postgres: PgPoolOptions,
+    /// All guest memory together (`--max-memory`); `None` for what the
+    /// host's cgroup or the machine allows, less headroom.
+    pub max_memory: Option<u64>,
 }
 
 /// Cheap to clone: clones share the same pools.
@@ -21,10 +27,15 @@ pub struct ServiceOptions {
 pub struct Services {
     pub http: HttpClient,
     pub postgres: PgPools,
+    pub memory: Arc<MemoryBudget>,
 }
 
 impl Services {
     pub fn new(options: &ServiceOptions) -> anyhow::Result<Services> {
-        Ok(Services { http: HttpClient::new(&options.http)?, postgres: PgPools::new(&options.postgres)? })
+        Ok(Services {
+            http: HttpClient::new(&options.http)?,
+            postgres: PgPools::new(&options.postgres)?,
+            memory: MemoryBudget::for_host(options.max_memory),
+        })
     }
 }

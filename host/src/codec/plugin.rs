@@ -83,6 +83,7 @@ impl CodecPlugin {
             context,
             Instant::now() + timeout,
             CancellationToken::new(),
+            self.services.memory.unqueued(),
         )
         .map_err(|failure| fail(failure.message))?;
         let called = async {

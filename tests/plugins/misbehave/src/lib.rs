@@ -59,6 +59,16 @@ fn alloc(mib: usize) -> usize {
     std::hint::black_box(&block).len()
 }
 
+/// Touches `mib` MiB, holds it for `millis` of wall time, and returns the
+/// attempt it ran in (the memory budget's tests: a retry is visible).
+#[activity::defn]
+fn hold(mib: usize, millis: u64) -> u32 {
+    let block = vec![1u8; mib << 20];
+    std::thread::sleep(Duration::from_millis(millis));
+    std::hint::black_box(&block);
+    activity::info().attempt
+}
+
 /// Each frame lives on the WebAssembly stack only (nothing address-taken, so
 /// nothing on Rust's shadow stack in linear memory), and `n - deeper(..)` is
 /// not a form LLVM can turn back into a loop.
@@ -368,6 +378,7 @@ activity::export!(
     burn,
     sleep,
     alloc_forever,
+    hold,
     alloc,
     recurse,
     fail,
