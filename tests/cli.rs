@@ -209,6 +209,32 @@ fn an_unknown_grpc_compression_is_refused_before_connecting() {
 }
 
 #[test]
+fn resource_based_slots_and_a_fixed_count_are_one_or_the_other() {
+    let dir = examples_dir();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--task-queue", "q", "--address", "127.0.0.1:1"];
+        args.extend_from_slice(extra);
+        host(&args, dir.path())
+    };
+    let both = run(&["--target-memory-usage", "0.8", "--target-cpu-usage", "0.9", "--max-concurrent-activities", "5"]);
+    assert_exit(&both, 2);
+    assert!(stderr(&both).contains("cannot be used with '--max-concurrent-activities"), "{}", stderr(&both));
+    let half = run(&["--target-memory-usage", "0.8"]);
+    assert_exit(&half, 2);
+    assert!(stderr(&half).contains("--target-cpu-usage <F>"), "{}", stderr(&half));
+    let out_of_range = run(&["--target-memory-usage", "80", "--target-cpu-usage", "0.9"]);
+    assert_exit(&out_of_range, 2);
+    assert!(
+        stderr(&out_of_range).contains("must be a fraction greater than 0 and at most 1"),
+        "{}",
+        stderr(&out_of_range)
+    );
+    let bad_size = run(&["--max-memory", "lots"]);
+    assert_exit(&bad_size, 2);
+    assert!(stderr(&bad_size).contains("invalid value 'lots' for '--max-memory"), "{}", stderr(&bad_size));
+}
+
+#[test]
 fn list_shows_names_kinds_files_and_refusals() {
     let dir = examples_dir();
     dir.write("broken.wasm", b"garbage");

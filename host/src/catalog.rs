@@ -99,6 +99,11 @@ impl Catalog {
         Ok(catalog)
     }
 
+    /// The runtime every plugin of the directory is loaded into.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -100,18 +100,21 @@ class Host:
     """A `host run` process; its log is kept for assertions and failures."""
 
     def __init__(
-        self, address: str | None, task_queue: str, plugins: Path, *extra: str, env: dict | None = None, cpus: str | None = None
+        self, address: str | None, task_queue: str, plugins: Path, *extra: str, env: dict | None = None, cpus: str | None = None,
+        wrap: list[str] | None = None,
     ) -> None:
         """`cpus` pins the process to those CPUs (taskset list syntax), as if
-        it ran on a machine with only them. Without `address`, the host finds
-        its server as configured (a temporal.toml profile, TEMPORAL_ADDRESS)."""
+        it ran on a machine with only them; `wrap` runs it through a command
+        that ends by exec'ing its arguments (say, one that joins a cgroup).
+        Without `address`, the host finds its server as configured (a
+        temporal.toml profile, TEMPORAL_ADDRESS)."""
         if not HOST_BIN.exists():
             raise RuntimeError(f"{HOST_BIN} is missing: run `make build`")
         self.lines: list[str] = []
         self._ended = False
         self._seen = threading.Condition()
         self.proc = subprocess.Popen(
-            [*(["taskset", "-c", cpus] if cpus else []), str(HOST_BIN), "run", *(["--address", address] if address else []), "--task-queue", task_queue, "--plugins", str(plugins), *extra],
+            [*(wrap or []), *(["taskset", "-c", cpus] if cpus else []), str(HOST_BIN), "run", *(["--address", address] if address else []), "--task-queue", task_queue, "--plugins", str(plugins), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={
                 **os.environ,

@@ -7,6 +7,7 @@ use activity_host::codec::CodecOptions;
 use activity_host::outbound_http::HttpClientOptions;
 use activity_host::outbound_pg::PgPoolOptions;
 use activity_host::payload::PayloadLimits;
+use activity_host::worker::Slots;
 use activity_host::{Limits, ServiceOptions};
 use bytesize::ByteSize;
 use clap::Args;
@@ -33,9 +34,6 @@ pub struct RunArgs {
     /// The task queue to poll.
     #[arg(long, value_name = "TQ", env = "TEMPORAL_TASK_QUEUE")]
     pub task_queue: String,
-    /// Executions running at once on this host.
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub max_concurrent_activities: u32,
     /// Activities this host starts per second, at most.
     #[arg(long, value_name = "R")]
     pub max_activities_per_second: Option<f64>,
@@ -81,6 +79,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "HOST:PORT", env = "ACTIVITY_HOST_METRICS_BIND")]
     pub metrics_bind: Option<std::net::SocketAddr>,
     #[command(flatten)]
+    pub capacity: CapacityArgs,
+    #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
     pub cache: CacheArgs,
@@ -88,6 +88,68 @@ pub struct RunArgs {
     pub services: ServiceArgs,
     #[command(flatten)]
     pub codec: CodecArgs,
+}
+
+/// How much work one host takes on: slots, as the Temporal SDKs' worker
+/// tuners, and the memory all guests share.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Capacity (how much work this host takes on)")]
+pub struct CapacityArgs {
+    /// Executions running at once on this host.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_concurrent_activities: u32,
+    /// Take tasks while the host's memory use stays below this fraction
+    /// (0-1), with --target-cpu-usage: Temporal's resource-based slots,
+    /// instead of --max-concurrent-activities.
+    #[arg(
+        long,
+        value_name = "F",
+        env = "ACTIVITY_HOST_TARGET_MEMORY_USAGE",
+        value_parser = fraction,
+        requires = "target_cpu_usage",
+        conflicts_with = "max_concurrent_activities"
+    )]
+    pub target_memory_usage: Option<f64>,
+    /// Take tasks while the host's CPU use stays below this fraction (0-1),
+    /// with --target-memory-usage.
+    #[arg(
+        long,
+        value_name = "F",
+        env = "ACTIVITY_HOST_TARGET_CPU_USAGE",
+        value_parser = fraction,
+        requires = "target_memory_usage",
+        conflicts_with = "max_concurrent_activities"
+    )]
+    pub target_cpu_usage: Option<f64>,
+    /// All guest memory together: every instance's memories and tables, and
+    /// what the instance pool keeps resident [default: the host's cgroup
+    /// limit, else the machine's memory, less an eighth (128 MiB-1 GiB) for
+    /// the host itself].
+    #[arg(long, value_name = "SIZE", env = "ACTIVITY_HOST_MAX_MEMORY")]
+    pub max_memory: Option<ByteSize>,
+    /// Activity task polls in flight at once [default: core's, 5].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub max_concurrent_activity_polls: Option<u32>,
+}
+
+impl CapacityArgs {
+    pub(super) fn slots(&self) -> Slots {
+        match (self.target_memory_usage, self.target_cpu_usage) {
+            (Some(target_memory_usage), Some(target_cpu_usage)) => {
+                Slots::ResourceBased { target_memory_usage, target_cpu_usage }
+            }
+            _ => Slots::Fixed(self.max_concurrent_activities as usize),
+        }
+    }
+}
+
+/// A fraction in (0, 1], as the SDKs' resource-based tuner takes.
+fn fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
+        Ok(_) => Err("must be a fraction greater than 0 and at most 1, such as 0.8".into()),
+        Err(_) => Err(format!("expected a fraction such as 0.8, got {text:?}")),
+    }
 }
 
 /// `--grpc-compression`'s values, as the client library's own type.
@@ -139,6 +201,7 @@ impl ServiceArgs {
         ServiceOptions {
             http: HttpClientOptions { ca_file: self.http_ca_file.clone() },
             postgres: PgPoolOptions { ca_file: self.postgres_ca_file.clone() },
+            max_memory: None,
         }
     }
 }

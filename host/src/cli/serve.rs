@@ -61,7 +61,8 @@ pub(super) async fn serve(args: RunArgs) -> u8 {
         connection,
         namespace,
         task_queue: args.task_queue,
-        max_concurrent_activities: args.max_concurrent_activities as usize,
+        slots: args.capacity.slots(),
+        max_activity_polls: args.capacity.max_concurrent_activity_polls.map(|n| n as usize),
         max_activities_per_second: args.max_activities_per_second,
         graceful_shutdown_timeout: args.graceful_shutdown_timeout,
         cancel_grace: args.cancel_grace,
@@ -86,15 +87,25 @@ pub(super) async fn serve(args: RunArgs) -> u8 {
     }
     // Every execution in flight holds an instance, and loads need a few more.
     let engine = EngineOptions {
-        max_instances: args.max_concurrent_activities + 32,
+        max_instances: options.slots.max() as u32 + 32,
         cache_dir: args.cache.dir(),
         ..EngineOptions::default()
     };
-    let runtime = match runtime(engine, args.limits.limits(), &args.services.options()) {
+    let mut services = args.services.options();
+    services.max_memory = args.capacity.max_memory.map(|m| m.as_u64());
+    let runtime = match runtime(engine, args.limits.limits(), &services) {
         Ok(r) => r,
         Err(code) => return code,
     };
     tracing::info!(allocation = ?runtime.allocation(), "WebAssembly engine ready");
+    let memory = &runtime.services().memory;
+    tracing::info!(
+        budget = memory.total(),
+        pools = memory.total() - memory.capacity(),
+        "guest memory budget {} from {}",
+        activity_host::failure::size(memory.total()),
+        memory.source()
+    );
     options.payload_limits = runtime.limits().payloads;
     options.codec = match Codec::from_options(&codec_options, &runtime, &options.namespace).await {
         Ok(codec) => codec,

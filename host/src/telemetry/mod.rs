@@ -16,6 +16,7 @@ use temporalio_common::telemetry::metrics::{
 };
 
 use crate::failure::Outcome;
+use crate::memory::MemoryBudget;
 
 /// The host's own instruments, created once on the exporter's meter.
 struct Instruments {
@@ -24,6 +25,10 @@ struct Instruments {
     latency: HistogramDuration,
     plugins_loaded: Gauge,
     plugins_refused: Gauge,
+    memory_budget: Gauge,
+    memory_used: Gauge,
+    memory_waiting: Gauge,
+    memory_refusals: Counter,
 }
 
 /// Cheap to clone; every clone records into the same instruments.
@@ -53,6 +58,26 @@ impl Telemetry {
             plugins_refused: meter.gauge(param(
                 "activity_host_plugins_refused",
                 "Plugin files in the directory that were refused",
+                "",
+            )),
+            memory_budget: meter.gauge(param(
+                "activity_host_memory_budget",
+                "Guest memory all instances may hold together (--max-memory)",
+                "bytes",
+            )),
+            memory_used: meter.gauge(param(
+                "activity_host_memory_used",
+                "Guest memory held by instances and the instance pool's resident slots",
+                "bytes",
+            )),
+            memory_waiting: meter.gauge(param(
+                "activity_host_executions_waiting_for_memory",
+                "Executions waiting for their memory to fit the budget (the worker polls no tasks meanwhile)",
+                "",
+            )),
+            memory_refusals: meter.counter(param(
+                "activity_host_memory_refusals",
+                "Growths of running instances refused because the budget was in use",
                 "",
             )),
             meter,
@@ -97,6 +122,27 @@ impl Telemetry {
         let none = instruments.meter.new_attributes(NewAttributes::default());
         instruments.plugins_loaded.record(loaded as u64, &none);
         instruments.plugins_refused.record(refused as u64, &none);
+    }
+}
+
+impl Telemetry {
+    /// Samples the guest memory budget every second until the task is aborted.
+    pub fn watch_memory(&self, budget: Arc<MemoryBudget>) -> Option<tokio::task::JoinHandle<()>> {
+        let instruments = self.instruments.clone()?;
+        Some(tokio::spawn(async move {
+            let none = instruments.meter.new_attributes(NewAttributes::default());
+            let mut refusals = 0;
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                let stats = budget.stats();
+                instruments.memory_budget.record(stats.total, &none);
+                instruments.memory_used.record(stats.used, &none);
+                instruments.memory_waiting.record(stats.waiting as u64, &none);
+                instruments.memory_refusals.add(stats.refusals - refusals, &none);
+                refusals = stats.refusals;
+            }
+        }))
     }
 }
 

@@ -14,6 +14,7 @@
 pub mod connection;
 pub mod convert;
 pub mod profile;
+pub mod slots;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -30,7 +31,9 @@ use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
 use temporalio_common::telemetry::TelemetryOptions;
 use temporalio_common::telemetry::metrics::CoreMeter;
 use temporalio_common::worker::{WorkerDeploymentOptions, WorkerDeploymentVersion, WorkerTaskTypes};
-use temporalio_sdk_core::{CoreRuntime, PollError, RuntimeOptions, Worker, WorkerConfig, WorkerVersioningStrategy};
+use temporalio_sdk_core::{
+    CoreRuntime, PollError, PollerBehavior, RuntimeOptions, Worker, WorkerConfig, WorkerVersioningStrategy,
+};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -43,6 +46,7 @@ use crate::sandbox::HeartbeatSink;
 use crate::telemetry::Telemetry;
 use crate::telemetry::server::Health;
 pub use connection::{ConnectionSettings, Pem, TlsSettings};
+pub use slots::Slots;
 
 /// Least time an execution gets when the schedule-to-close deadline seems
 /// already past (the server's clock and ours disagree).
@@ -59,8 +63,11 @@ pub struct WorkerOptions {
     pub connection: ConnectionSettings,
     pub namespace: String,
     pub task_queue: String,
-    /// Executions at once: core hands out no more tasks than this.
-    pub max_concurrent_activities: usize,
+    /// How many executions at once: core hands out no more tasks than its
+    /// slot supplier allows, and none while executions wait for memory.
+    pub slots: Slots,
+    /// Activity task polls in flight at once (core's default when unset).
+    pub max_activity_polls: Option<usize>,
     /// Activities this worker starts per second, at most.
     pub max_activities_per_second: Option<f64>,
     /// On shutdown, how long running executions may take before they are cancelled.
@@ -142,7 +149,8 @@ pub async fn run(
         .task_types(WorkerTaskTypes::activity_only())
         .versioning_strategy(versioning.clone())
         .client_identity_override(options.connection.identity.clone())
-        .max_outstanding_activities(options.max_concurrent_activities)
+        .tuner(options.slots.tuner(catalog.runtime().services().memory.clone()))
+        .maybe_activity_task_poller_behavior(options.max_activity_polls.map(PollerBehavior::SimpleMaximum))
         .maybe_max_worker_activities_per_second(options.max_activities_per_second)
         .graceful_shutdown_period(options.graceful_shutdown_timeout)
         .build()
@@ -165,12 +173,14 @@ pub async fn run(
         namespace = %options.namespace,
         task_queue = %options.task_queue,
         identity = %options.connection.identity,
-        max_concurrent_activities = options.max_concurrent_activities,
+        slots = %options.slots,
         build_id = versioning.build_id(),
         deployment = options.deployment_name.as_deref().unwrap_or(""),
         "worker polling for activity tasks"
     );
     let health = options.metrics.as_ref().map(|m| m.health.clone());
+    let memory_metrics =
+        options.metrics.as_ref().and_then(|m| m.telemetry.watch_memory(catalog.runtime().services().memory.clone()));
     if let Some(health) = &health {
         health.set_polling(true);
     }
@@ -215,8 +225,8 @@ pub async fn run(
     if let Some(health) = &health {
         health.set_polling(false);
     }
-    if let Some(probe) = probe {
-        probe.abort();
+    for task in [probe, memory_metrics].into_iter().flatten() {
+        task.abort();
     }
     executions.close();
     executions.wait().await;
