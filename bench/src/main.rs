@@ -195,6 +195,30 @@ fn host_contender(plugin: Arc<Plugin>, iterations: usize, duration: Duration) ->
     })
 }
 
+/// What the host-wide memory budget adds to one execution: admission, the
+/// growths a small plugin makes (a memory, a table, a larger heap) and the
+/// return, on one thread and on two threads sharing the budget.
+fn memory_accounting(iterations: usize) -> serde_json::Value {
+    use activity_host::memory::{BudgetSource, MemoryBudget};
+    let budget = MemoryBudget::new(16 << 30, BudgetSource::Configured);
+    let one = |budget: &Arc<MemoryBudget>| {
+        let mut grant = budget.try_admit(1_179_648).expect("fits");
+        assert!(grant.grow(1_114_112) && grant.grow(8_192) && grant.grow(131_072));
+        drop(std::hint::black_box(grant));
+    };
+    let time = |threads: usize| {
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let budget = budget.clone();
+                scope.spawn(move || (0..iterations).for_each(|_| one(&budget)));
+            }
+        });
+        started.elapsed().as_nanos() as f64 / iterations as f64
+    };
+    serde_json::json!({ "ns_per_execution": time(1), "ns_per_execution_two_threads": time(2) })
+}
+
 /// What an embedder writes from wasmtime's book: an on-demand engine, and
 /// per execution a new store, `Linker::instantiate_async` from the
 /// `Component` (import resolution and type checks every time), one call.
@@ -227,6 +251,7 @@ fn naive_contender(path: &Path, iterations: usize, duration: Duration) -> anyhow
                 context,
                 deadline,
                 CancellationToken::new(),
+                services.memory.unqueued(),
             )
             .unwrap();
             let plugin = PluginBindings::instantiate_async(&mut store, &component, &linker).await.unwrap();
@@ -321,6 +346,7 @@ fn main() -> anyhow::Result<()> {
         let plugin = setup.block_on(load(&runtime, &rust_plugin))?;
         Ok(host_contender(plugin, iterations, duration))
     })?;
+    run("memory_accounting", &mut || Ok(memory_accounting(iterations * 50)))?;
     run("naive_wasmtime_rust", &mut || naive_contender(&rust_plugin, iterations / 4, duration))?;
     run("extism", &mut || extism_contenders(&extism_plugin, iterations, duration))?;
     run("host_python", &mut || {
