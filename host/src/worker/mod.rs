@@ -173,6 +173,7 @@ pub async fn run(
         namespace = %options.namespace,
         task_queue = %options.task_queue,
         identity = %options.connection.identity,
+        max_concurrent_activities = options.slots.max(),
         slots = %options.slots,
         build_id = versioning.build_id(),
         deployment = options.deployment_name.as_deref().unwrap_or(""),
