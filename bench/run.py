@@ -258,6 +258,7 @@ def temporal(total: int, rounds: int) -> dict:
             contenders = [
                 ("host_rust", harness.PLUGINS, ()),
                 ("host_rust_no_gzip", harness.PLUGINS, ("--grpc-compression", "none")),
+                ("host_rust_metrics", harness.PLUGINS, ("--metrics-bind", "127.0.0.1:0")),
                 ("host_python", harness.PLUGINS / "python", ()),
             ]
             for name, plugin, flags in contenders:

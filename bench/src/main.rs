@@ -238,8 +238,12 @@ fn naive_contender(path: &Path, iterations: usize, duration: Duration) -> anyhow
             (engine.clone(), linker.clone(), component.clone(), grants.clone(), services.clone(), limits.clone());
         async move {
             let request = Request::local("say_hello_activity", vec![argument()]);
-            let origin =
-                Origin { plugin: "naive".into(), activity_type: "say_hello_activity".into(), activity_id: "1".into() };
+            let origin = Origin {
+                plugin: "naive".into(),
+                activity_type: "say_hello_activity".into(),
+                activity_id: "1".into(),
+                telemetry: Default::default(),
+            };
             let context = ExecutionContext { info: request.info, heartbeat: request.heartbeat, cancel: request.cancel };
             let deadline = Instant::now() + Duration::from_secs(60);
             let mut store = Sandbox::store(

@@ -167,6 +167,7 @@ impl Catalog {
         let old = self.current.load_full();
         let registry = Registry::build(candidates(&files, &old));
         log_changes(&old, &registry, &report.changed);
+        count_loads(&self.runtime.services().telemetry, &old, &registry);
         self.current.store(Arc::new(registry));
         Ok(report)
     }
@@ -195,4 +196,18 @@ fn candidates(files: &BTreeMap<PathBuf, FileState>, old: &Registry) -> Vec<Candi
     }
     first.append(&mut rest);
     first
+}
+
+/// The loads a rescan made, for `activity_host_plugin_loads` and `_reloads`.
+fn count_loads(telemetry: &crate::telemetry::Telemetry, old: &Registry, new: &Registry) {
+    if !telemetry.is_on() {
+        return;
+    }
+    for plugin in new.plugins() {
+        if old.plugins().iter().any(|p| Arc::ptr_eq(p, plugin)) {
+            continue;
+        }
+        let reload = old.plugins().iter().any(|p| p.path() == plugin.path());
+        telemetry.plugin_loaded(plugin.name(), plugin.source() == crate::cache::Source::Cached, reload);
+    }
 }

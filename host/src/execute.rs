@@ -125,6 +125,7 @@ impl Plugin {
             plugin: self.name_arc(),
             activity_type: activity_type.as_str().into(),
             activity_id: info.activity_id.as_str().into(),
+            telemetry: self.services().telemetry.clone(),
         };
         let context = ExecutionContext { info, heartbeat, cancel };
         // The instance exists only once its memory fits the host's budget;
@@ -161,8 +162,11 @@ impl Plugin {
         )
         .map_err(Outcome::Failed)?;
 
+        let mut instantiation = None;
         let work = async {
+            let started = Instant::now();
             let instance = self.pre().instantiate_async(&mut store).await?;
+            instantiation = Some(started.elapsed());
             let activities = instance.activity_host_plugin_activities();
             match call {
                 Call::Definitions => activities.call_definitions(&mut store).await.map(Returned::Definitions),
@@ -180,6 +184,12 @@ impl Plugin {
             () = interrupt.cancelled() => Ended::Interrupted,
         };
         self.learn_memory(store.data().limiter.high_water());
+        let telemetry = &self.services().telemetry;
+        if let (true, Call::Execute, Some(instantiation)) = (telemetry.is_on(), &call, instantiation) {
+            let fuel = self.limits().fuel.map(|given| given - store.get_fuel().unwrap_or(given));
+            let peak = store.data().limiter.grant().peak();
+            telemetry.instance(self.name(), &activity_type, instantiation, peak, fuel);
+        }
         let stderr = store.data().capture.finish();
         let error = match ended {
             Ended::Returned(Ok(returned)) => return Ok(returned),

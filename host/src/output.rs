@@ -41,12 +41,13 @@ pub struct Capture {
     inner: Arc<Mutex<Inner>>,
 }
 
-/// Who is writing, for the log records.
+/// Who an execution is, for its log records and the metrics of what it did.
 #[derive(Clone)]
 pub struct Origin {
     pub plugin: Arc<str>,
     pub activity_type: Arc<str>,
     pub activity_id: Arc<str>,
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 struct Inner {
@@ -254,7 +255,15 @@ mod tests {
     use super::*;
 
     fn capture(limit: usize) -> Capture {
-        Capture::new(Origin { plugin: "p.wasm".into(), activity_type: "a".into(), activity_id: "1".into() }, limit)
+        Capture::new(
+            Origin {
+                plugin: "p.wasm".into(),
+                activity_type: "a".into(),
+                activity_id: "1".into(),
+                telemetry: Default::default(),
+            },
+            limit,
+        )
     }
 
     #[test]

@@ -285,6 +285,7 @@ fn refused_socket(o: &Origin, addr: std::net::SocketAddr, usage: SocketAddrUse) 
         target: "plugin", plugin = &*o.plugin, activity = &*o.activity_type, activity_id = &*o.activity_id,
         address = %addr, "{what} refused: not granted"
     );
+    o.telemetry.grant_refused(&o.plugin, &o.activity_type, "tcp");
 }
 
 impl types::Host for Sandbox {}

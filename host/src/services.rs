@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::memory::MemoryBudget;
 use crate::outbound_http::{HttpClient, HttpClientOptions};
 use crate::outbound_pg::{PgPoolOptions, PgPools};
+use crate::telemetry::Telemetry;
 
 /// Host-wide settings of the services (from `host run`'s flags).
 #[derive(Debug, Clone, Default)]
@@ -20,6 +21,8 @@ pub struct ServiceOptions {
     /// All guest memory together (`--max-memory`); `None` for what the
     /// host's cgroup or the machine allows, less headroom.
     pub max_memory: Option<u64>,
+    /// Where executions' per-plugin series go (`--metrics-bind`); off by default.
+    pub telemetry: Telemetry,
 }
 
 /// Cheap to clone: clones share the same pools.
@@ -28,6 +31,7 @@ pub struct Services {
     pub http: HttpClient,
     pub postgres: PgPools,
     pub memory: Arc<MemoryBudget>,
+    pub telemetry: Telemetry,
 }
 
 impl Services {
@@ -36,6 +40,7 @@ impl Services {
             http: HttpClient::new(&options.http)?,
             postgres: PgPools::new(&options.postgres)?,
             memory: MemoryBudget::for_host(options.max_memory),
+            telemetry: options.telemetry.clone(),
         })
     }
 }

@@ -145,6 +145,50 @@ def test_prometheus_scrapes_the_standard_and_per_plugin_series(host, plugin_dir,
             settles_at(prom, "activity_host_plugins_refused", 0)
 
 
+def series(port: int, name: str, **labels: str) -> float | None:
+    """The value on /metrics of the one series `name` with these labels (among others)."""
+    code, text = get(port, "/metrics") or (None, "")
+    assert code == 200, text
+    for line in text.splitlines():
+        metric, _, value = line.rpartition(" ")
+        if metric.split("{")[0] != name:
+            continue
+        if all(f'{k}="{v}"' in metric for k, v in labels.items()):
+            return float(value)
+    return None
+
+
+def test_each_instance_reports_its_instantiation_memory_fuel_refusals_and_loads(host, plugin_dir, execute):
+    plugins = plugin_dir(examples=())
+    # A TCP grant elsewhere: a connection to 127.0.0.1:9 is refused by it.
+    (plugins / "misbehave.toml").write_text('[tcp]\nconnect = ["127.0.0.1:1"]\n')
+    port = harness.free_port()
+    host(plugins, "--metrics-bind", f"127.0.0.1:{port}", "--fuel", "10000000000")
+    assert execute(CallActivity.run, Call("hold", [16, 0])) == 1
+    for activity, arg in [("http_fetch", "http://127.0.0.1:9/x"), ("connect", "127.0.0.1:9")]:
+        with pytest.raises(WorkflowFailureError):
+            execute(CallActivity.run, Call(activity, [arg], maximum_attempts=1))
+    misbehave = {"plugin": "misbehave.wasm"}
+    hold = {**misbehave, "activity_type": "hold"}
+    with shown_on_failure([], port):
+        assert series(port, "activity_host_instantiation_latency_count", **hold) == 1
+        # 16 MiB and the plugin's own: above the 16 MiB bucket, within the 64 MiB one.
+        assert series(port, "activity_host_execution_memory_peak_bucket", **hold, le="16777216") == 0
+        assert series(port, "activity_host_execution_memory_peak_bucket", **hold, le="67108864") == 1
+        assert series(port, "activity_host_fuel_consumed", **hold) > 16 << 20, "touching 16 MiB costs fuel"
+        assert series(port, "activity_host_grants_refused", **misbehave, activity_type="http_fetch", grant="http") == 1
+        assert series(port, "activity_host_grants_refused", **misbehave, activity_type="connect", grant="tcp") == 1
+        loads = series(port, "activity_host_plugin_loads", **misbehave, cache="hit") or 0
+        loads += series(port, "activity_host_plugin_loads", **misbehave, cache="miss") or 0
+        assert loads == 1
+        assert series(port, "activity_host_plugin_reloads", **misbehave) is None
+        # Replaced in place: loaded again, from the cache (same bytes).
+        shutil.copy(plugins / "misbehave.wasm", plugins / "copy.tmp")
+        (plugins / "copy.tmp").rename(plugins / "misbehave.wasm")
+        until(lambda: series(port, "activity_host_plugin_reloads", **misbehave) == 1, 30, "a reload counted")
+        assert series(port, "activity_host_plugin_loads", **misbehave, cache="hit") >= 1
+
+
 def test_readiness_follows_the_temporal_server(plugin_dir, task_queue):
     servers = [harness.DevServer()]
     port = harness.free_port()

@@ -202,6 +202,7 @@ impl ServiceArgs {
             http: HttpClientOptions { ca_file: self.http_ca_file.clone() },
             postgres: PgPoolOptions { ca_file: self.postgres_ca_file.clone() },
             max_memory: None,
+            telemetry: Default::default(),
         }
     }
 }

@@ -93,6 +93,9 @@ pub(super) async fn serve(args: RunArgs) -> u8 {
     };
     let mut services = args.services.options();
     services.max_memory = args.capacity.max_memory.map(|m| m.as_u64());
+    if let Some(metrics) = &options.metrics {
+        services.telemetry = metrics.telemetry.clone();
+    }
     let runtime = match runtime(engine, args.limits.limits(), &services) {
         Ok(r) => r,
         Err(code) => return code,

@@ -73,6 +73,7 @@ impl CodecPlugin {
             plugin: self.name.clone(),
             activity_type: Arc::from(direction.to_string()),
             activity_id: Arc::from(""),
+            telemetry: self.services.telemetry.clone(),
         };
         let mut store = Sandbox::store(
             self.pre.engine(),

@@ -66,6 +66,7 @@ impl WasiHttpHooks for HttpPolicy {
                 target: "plugin", plugin = &*o.plugin, activity = &*o.activity_type, activity_id = &*o.activity_id,
                 method = %request.method(), url = %request.uri(), "outbound HTTP request refused: not granted"
             );
+            o.telemetry.grant_refused(&o.plugin, &o.activity_type, "http");
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         tracing::debug!(

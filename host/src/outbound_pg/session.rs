@@ -322,6 +322,7 @@ impl postgres::HostConnection for PgView<'_> {
                 target: "plugin", plugin = &*o.plugin, activity = &*o.activity_type, activity_id = &*o.activity_id,
                 database = %name, "PostgreSQL database refused: not granted"
             );
+            o.telemetry.grant_refused(&o.plugin, &o.activity_type, "postgres");
             let granted: Vec<&str> = session.grants.iter().map(|g| g.name.as_str()).collect();
             return Ok(Err(Error::NotGranted(format!(
                 "the plugin's manifest grants no database named {name:?} ({})",

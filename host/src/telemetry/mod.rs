@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use temporalio_common::telemetry::metrics::{
-    CoreMeter, Counter, Gauge, HistogramDuration, MetricKeyValue, MetricParameters, NewAttributes,
+    CoreMeter, Counter, Gauge, Histogram, HistogramDuration, MetricAttributes, MetricKeyValue, MetricParameters,
+    NewAttributes,
 };
 
 use crate::failure::Outcome;
@@ -29,6 +30,21 @@ struct Instruments {
     memory_used: Gauge,
     memory_waiting: Gauge,
     memory_refusals: Counter,
+    instantiation: HistogramDuration,
+    memory_peak: Histogram,
+    fuel: Counter,
+    grants_refused: Counter,
+    loads: Counter,
+    reloads: Counter,
+}
+
+/// The name of the per-execution peak memory histogram, whose buckets are
+/// sizes rather than the exporter's default (milliseconds-like) bounds.
+pub const MEMORY_PEAK: &str = "activity_host_execution_memory_peak";
+
+/// Bucket bounds for [`MEMORY_PEAK`], in bytes: 64 KiB to 4 GiB by fours.
+pub fn memory_peak_buckets() -> Vec<f64> {
+    (0..7).map(|i| (64u64 << 10 << (2 * i)) as f64).collect()
 }
 
 /// Cheap to clone; every clone records into the same instruments.
@@ -80,6 +96,36 @@ impl Telemetry {
                 "Growths of running instances refused because the budget was in use",
                 "",
             )),
+            instantiation: meter.histogram_duration(param(
+                "activity_host_instantiation_latency",
+                "Time to instantiate a fresh instance for an execution, by plugin file and activity type",
+                "duration",
+            )),
+            memory_peak: meter.histogram(param(
+                MEMORY_PEAK,
+                "Most guest memory (memories and tables) one execution held, by plugin file and activity type",
+                "bytes",
+            )),
+            fuel: meter.counter(param(
+                "activity_host_fuel_consumed",
+                "Fuel executions used, for plugins with a fuel limit, by plugin file and activity type",
+                "",
+            )),
+            grants_refused: meter.counter(param(
+                "activity_host_grants_refused",
+                "Requests a plugin made beyond its grants (grant = http, tcp or postgres), refused",
+                "",
+            )),
+            loads: meter.counter(param(
+                "activity_host_plugin_loads",
+                "Plugin files loaded, by file and whether the compile cache had them (cache = hit or miss)",
+                "",
+            )),
+            reloads: meter.counter(param(
+                "activity_host_plugin_reloads",
+                "Plugin files loaded again while the host ran (replaced, or added back)",
+                "",
+            )),
             meter,
         };
         Telemetry { instruments: Some(Arc::new(instruments)) }
@@ -114,6 +160,53 @@ impl Telemetry {
         ]);
         instruments.executions.add(1, &outcome_labels);
         instruments.latency.record(took, &labels(Vec::new()));
+    }
+
+    fn labels(instruments: &Instruments, pairs: Vec<MetricKeyValue>) -> MetricAttributes {
+        instruments.meter.new_attributes(NewAttributes::new(pairs))
+    }
+
+    /// What one execution's instance cost: its instantiation, the most
+    /// memory it held and, if metered, the fuel it used.
+    pub fn instance(&self, plugin: &str, activity_type: &str, instantiation: Duration, peak: u64, fuel: Option<u64>) {
+        let Some(instruments) = &self.instruments else { return };
+        let labels = Self::labels(
+            instruments,
+            vec![
+                MetricKeyValue::new("plugin", plugin.to_string()),
+                MetricKeyValue::new("activity_type", activity_type.to_string()),
+            ],
+        );
+        instruments.instantiation.record(instantiation, &labels);
+        instruments.memory_peak.record(peak, &labels);
+        if let Some(fuel) = fuel {
+            instruments.fuel.add(fuel, &labels);
+        }
+    }
+
+    /// A plugin asked for something its manifest does not grant.
+    pub fn grant_refused(&self, plugin: &str, activity_type: &str, grant: &'static str) {
+        let Some(instruments) = &self.instruments else { return };
+        let labels = Self::labels(
+            instruments,
+            vec![
+                MetricKeyValue::new("plugin", plugin.to_string()),
+                MetricKeyValue::new("activity_type", activity_type.to_string()),
+                MetricKeyValue::new("grant", grant),
+            ],
+        );
+        instruments.grants_refused.add(1, &labels);
+    }
+
+    /// A plugin file was loaded; `reload` when the host was already running.
+    pub fn plugin_loaded(&self, plugin: &str, cached: bool, reload: bool) {
+        let Some(instruments) = &self.instruments else { return };
+        let cache = if cached { "hit" } else { "miss" };
+        let plugin = MetricKeyValue::new("plugin", plugin.to_string());
+        instruments.loads.add(1, &Self::labels(instruments, vec![plugin.clone(), MetricKeyValue::new("cache", cache)]));
+        if reload {
+            instruments.reloads.add(1, &Self::labels(instruments, vec![plugin]));
+        }
     }
 
     /// The plugin directory as it stands.

@@ -20,7 +20,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use temporalio_common::telemetry::metrics::CoreMeter;
-use temporalio_common::telemetry::{PrometheusExporterOptions, start_prometheus_metric_exporter};
+use temporalio_common::telemetry::{
+    HistogramBucketOverrides, PrometheusExporterOptions, start_prometheus_metric_exporter,
+};
 
 use super::Telemetry;
 use crate::catalog::Catalog;
@@ -82,7 +84,12 @@ pub async fn start(bind: SocketAddr) -> anyhow::Result<MetricsServer> {
         .map_err(|e| anyhow::anyhow!("--metrics-bind {bind}: cannot listen ({e})"))?;
     let address = listener.local_addr()?;
     let exporter = start_prometheus_metric_exporter(
-        PrometheusExporterOptions::builder().socket_addr(SocketAddr::from(([127, 0, 0, 1], 0))).build(),
+        PrometheusExporterOptions::builder()
+            .socket_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .histogram_bucket_overrides(HistogramBucketOverrides {
+                overrides: [(super::MEMORY_PEAK.to_string(), super::memory_peak_buckets())].into(),
+            })
+            .build(),
     )?;
     let meter: Arc<dyn CoreMeter> = exporter.meter;
     let telemetry = Telemetry::new(meter.clone());
