@@ -243,6 +243,7 @@ fn naive_contender(path: &Path, iterations: usize, duration: Duration) -> anyhow
                 activity_type: "say_hello_activity".into(),
                 activity_id: "1".into(),
                 telemetry: Default::default(),
+                trace_id: None,
             };
             let context = ExecutionContext { info: request.info, heartbeat: request.heartbeat, cancel: request.cancel };
             let deadline = Instant::now() + Duration::from_secs(60);

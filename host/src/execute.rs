@@ -16,6 +16,7 @@ use crate::output::Origin;
 use crate::payload::{Payload, PayloadLimits};
 use crate::plugin::Plugin;
 use crate::sandbox::{ExecutionContext, HeartbeatSink, Refused, Sandbox, Stop};
+use crate::telemetry::otel::{ActivitySpan, end_child};
 
 /// What to run, with everything the execution may learn or be told.
 pub struct Request {
@@ -30,6 +31,9 @@ pub struct Request {
     pub cancel: CancellationToken,
     /// Stop now: the instance is dropped and the outcome is `Cancelled`.
     pub interrupt: CancellationToken,
+    /// The task's `RunActivity` span, when it is traced: the execution's
+    /// own spans hang from it and its log lines carry its trace id.
+    pub trace: Option<ActivitySpan>,
 }
 
 impl Request {
@@ -63,6 +67,7 @@ impl Request {
             }),
             cancel: CancellationToken::new(),
             interrupt: CancellationToken::new(),
+            trace: None,
         }
     }
 
@@ -117,7 +122,7 @@ impl Plugin {
 
     /// Instantiates, calls, and turns every way of not returning into an `Outcome`.
     pub(crate) async fn run(&self, request: Request, call: Call) -> Result<Returned, Outcome> {
-        let Request { info, args, timeout, heartbeat, cancel, interrupt } = request;
+        let Request { info, args, timeout, heartbeat, cancel, interrupt, trace } = request;
         let timeout = self.limits().timeout_for(timeout);
         let deadline = Instant::now() + timeout;
         let activity_type = info.activity_type.clone();
@@ -126,6 +131,7 @@ impl Plugin {
             activity_type: activity_type.as_str().into(),
             activity_id: info.activity_id.as_str().into(),
             telemetry: self.services().telemetry.clone(),
+            trace_id: trace.as_ref().map(|t| t.trace_id().into()),
         };
         let context = ExecutionContext { info, heartbeat, cancel };
         // The instance exists only once its memory fits the host's budget;
@@ -165,15 +171,25 @@ impl Plugin {
         let mut instantiation = None;
         let work = async {
             let started = Instant::now();
-            let instance = self.pre().instantiate_async(&mut store).await?;
+            let span = trace.as_ref().map(|t| t.child("instantiate"));
+            let instance = self.pre().instantiate_async(&mut store).await;
+            if let Some(span) = span {
+                end_child(span, &instance);
+            }
+            let instance = instance?;
             instantiation = Some(started.elapsed());
             let activities = instance.activity_host_plugin_activities();
-            match call {
+            let span = trace.as_ref().map(|t| t.child("execute"));
+            let returned = match call {
                 Call::Definitions => activities.call_definitions(&mut store).await.map(Returned::Definitions),
                 Call::Execute => {
                     activities.call_execute(&mut store, &activity_type, &args).await.map(Returned::Executed)
                 }
+            };
+            if let Some(span) = span {
+                end_child(span, &returned);
             }
+            returned
         };
         // A busy guest is stopped inside wasm by the epoch callback; these
         // arms stop one that waits in the host (a sleep, a socket).

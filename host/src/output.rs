@@ -48,6 +48,8 @@ pub struct Origin {
     pub activity_type: Arc<str>,
     pub activity_id: Arc<str>,
     pub telemetry: crate::telemetry::Telemetry,
+    /// The trace the execution belongs to, when its task was traced.
+    pub trace_id: Option<Arc<str>>,
 }
 
 struct Inner {
@@ -116,12 +118,14 @@ impl Capture {
         inner.budget -= message.len();
         let o = &inner.origin;
         let (plugin, activity, activity_id) = (&*o.plugin, &*o.activity_type, &*o.activity_id);
+        // `None` records no field: untraced lines do not carry an empty one.
+        let trace_id = o.trace_id.as_deref();
         match level {
-            LogLevel::Trace => tracing::trace!(target: "plugin", plugin, activity, activity_id, "{message}"),
-            LogLevel::Debug => tracing::debug!(target: "plugin", plugin, activity, activity_id, "{message}"),
-            LogLevel::Info => tracing::info!(target: "plugin", plugin, activity, activity_id, "{message}"),
-            LogLevel::Warn => tracing::warn!(target: "plugin", plugin, activity, activity_id, "{message}"),
-            LogLevel::Error => tracing::error!(target: "plugin", plugin, activity, activity_id, "{message}"),
+            LogLevel::Trace => tracing::trace!(target: "plugin", plugin, activity, activity_id, trace_id, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "plugin", plugin, activity, activity_id, trace_id, "{message}"),
+            LogLevel::Info => tracing::info!(target: "plugin", plugin, activity, activity_id, trace_id, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "plugin", plugin, activity, activity_id, trace_id, "{message}"),
+            LogLevel::Error => tracing::error!(target: "plugin", plugin, activity, activity_id, trace_id, "{message}"),
         }
     }
 
@@ -176,7 +180,7 @@ impl Inner {
         tracing::info!(
             target: "plugin",
             plugin = &*o.plugin, activity = &*o.activity_type, activity_id = &*o.activity_id,
-            stream = stream.name(),
+            trace_id = o.trace_id.as_deref(), stream = stream.name(),
             "{}", text.trim_end_matches('\r')
         );
     }
@@ -261,6 +265,7 @@ mod tests {
                 activity_type: "a".into(),
                 activity_id: "1".into(),
                 telemetry: Default::default(),
+                trace_id: None,
             },
             limit,
         )

@@ -78,6 +78,11 @@ pub struct RunArgs {
     /// `/readyz`) on this address.
     #[arg(long, value_name = "HOST:PORT", env = "ACTIVITY_HOST_METRICS_BIND")]
     pub metrics_bind: Option<std::net::SocketAddr>,
+    /// Export traces (for tasks a workflow traced) and, without
+    /// --metrics-bind, the metrics to this OpenTelemetry collector, over
+    /// OTLP/HTTP (`URL/v1/traces`, `URL/v1/metrics`).
+    #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otel_endpoint: Option<String>,
     #[command(flatten)]
     pub capacity: CapacityArgs,
     #[command(flatten)]

@@ -4,6 +4,8 @@ use activity_host::catalog::Catalog;
 use activity_host::codec::Codec;
 use activity_host::engine::EngineOptions;
 use activity_host::payload::PayloadLimits;
+use activity_host::telemetry::Telemetry;
+use activity_host::telemetry::otel::Otel;
 use activity_host::watch;
 use activity_host::worker::connection::default_identity;
 use activity_host::worker::{self, ConnectionSettings, Metrics, Pem, TlsSettings, WorkerOptions, profile};
@@ -71,19 +73,41 @@ pub(super) async fn serve(args: RunArgs) -> u8 {
         metrics: None,
         deployment_name: args.deployment_name,
         build_id: args.build_id,
+        tracing: Default::default(),
     };
     if let Some(bind) = args.metrics_bind {
         match activity_host::telemetry::server::start(bind).await {
             Ok(server) => {
                 tracing::info!(address = %server.address, "serving /metrics, /healthz and /readyz");
                 options.metrics =
-                    Some(Metrics { meter: server.meter, telemetry: server.telemetry, health: server.health });
+                    Some(Metrics { meter: server.meter, telemetry: server.telemetry, health: Some(server.health) });
             }
             Err(e) => {
                 eprintln_safe!("error: {e:#}");
                 return EXIT_USAGE;
             }
         }
+    }
+    let otel = match args.otel_endpoint.as_deref().map(Otel::start).transpose() {
+        Ok(otel) => otel,
+        Err(e) => {
+            eprintln_safe!("error: {e:#}");
+            return EXIT_USAGE;
+        }
+    };
+    if let Some((otel, meter)) = &otel {
+        options.tracing = otel.tracing();
+        // Prometheus, when asked for too, keeps the metrics: core takes one meter.
+        if options.metrics.is_none() {
+            options.metrics =
+                Some(Metrics { meter: meter.clone(), telemetry: Telemetry::new(meter.clone()), health: None });
+        }
+        tracing::info!(
+            endpoint = args.otel_endpoint.as_deref().unwrap_or_default(),
+            metrics = args.metrics_bind.is_none(),
+            "exporting traces{} over OTLP/HTTP",
+            if args.metrics_bind.is_none() { " and metrics" } else { "" }
+        );
     }
     // Every execution in flight holds an instance, and loads need a few more.
     let engine = EngineOptions {
@@ -106,7 +130,7 @@ pub(super) async fn serve(args: RunArgs) -> u8 {
         budget = memory.total(),
         pools = memory.total() - memory.capacity(),
         "guest memory budget {} from {}",
-        activity_host::failure::size(memory.total()),
+        activity_host::memory::limit::size(memory.total()),
         memory.source()
     );
     options.payload_limits = runtime.limits().payloads;
@@ -130,8 +154,8 @@ pub(super) async fn serve(args: RunArgs) -> u8 {
     };
     let catalog = match opened {
         Ok(c) => {
-            if let Some(metrics) = &options.metrics {
-                metrics.health.set_catalog(c.clone());
+            if let Some(health) = options.metrics.as_ref().and_then(|m| m.health.as_ref()) {
+                health.set_catalog(c.clone());
             }
             c
         }
@@ -144,7 +168,12 @@ pub(super) async fn serve(args: RunArgs) -> u8 {
         tracing::warn!(dir = %dir.display(), "no plugin loaded yet: tasks fail with NotFoundError until one is added");
     }
     let _watch = watch::watch(catalog.clone());
-    match worker::run(options, catalog, shutdown_signal(signals)).await {
+    let ran = worker::run(options, catalog, shutdown_signal(signals)).await;
+    if let Some((otel, _)) = otel {
+        // The batch exporter flushes with a blocking HTTP client.
+        let _ = tokio::task::spawn_blocking(move || otel.shutdown()).await;
+    }
+    match ran {
         Ok(()) => EXIT_OK,
         Err(e) => {
             eprintln_safe!("error: {e:#}");

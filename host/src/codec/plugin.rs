@@ -74,6 +74,7 @@ impl CodecPlugin {
             activity_type: Arc::from(direction.to_string()),
             activity_id: Arc::from(""),
             telemetry: self.services.telemetry.clone(),
+            trace_id: None,
         };
         let mut store = Sandbox::store(
             self.pre.engine(),

@@ -25,7 +25,6 @@ pub enum BudgetSource {
 
 impl fmt::Display for BudgetSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let size = |b: u64| crate::failure::size(b);
         match self {
             BudgetSource::Configured => f.write_str("--max-memory"),
             BudgetSource::Cgroup { file, limit, headroom } => write!(
@@ -40,6 +39,16 @@ impl fmt::Display for BudgetSource {
             }
             BudgetSource::Unbounded => f.write_str("no memory limit found; bounded per instance only"),
         }
+    }
+}
+
+/// A size as an operator reads it: exact MiB when it is whole MiB (a
+/// configured limit), else one decimal (the machine's memory).
+pub fn size(bytes: u64) -> String {
+    if bytes.is_multiple_of(1 << 20) {
+        crate::failure::size(bytes)
+    } else {
+        bytesize::ByteSize(bytes).display().iec().to_string()
     }
 }
 

@@ -6,6 +6,7 @@
 //! Off by default: without `--metrics-bind`, `Telemetry::default()` records
 //! nothing and costs a branch per execution.
 
+pub mod otel;
 pub mod server;
 
 use std::sync::Arc;

@@ -44,6 +44,7 @@ use crate::failure::{Failure, Outcome, kind};
 use crate::payload::{Payload, PayloadLimits};
 use crate::sandbox::HeartbeatSink;
 use crate::telemetry::Telemetry;
+use crate::telemetry::otel::{TRACER_HEADER, TaskIds, Tracing};
 use crate::telemetry::server::Health;
 pub use connection::{ConnectionSettings, Pem, TlsSettings};
 pub use slots::Slots;
@@ -86,15 +87,17 @@ pub struct WorkerOptions {
     /// The build this worker reports; without one, [`plugins_build_id`] of
     /// the plugins loaded at start.
     pub build_id: Option<String>,
+    /// Spans for tasks that carry a trace context (`--otel-endpoint`).
+    pub tracing: Tracing,
 }
 
 /// The operator's view of the worker: core's meter, the host's series and
-/// the health state `/readyz` answers from.
+/// the health state `/readyz` answers from (with `--metrics-bind`).
 #[derive(Clone)]
 pub struct Metrics {
     pub meter: Arc<dyn CoreMeter>,
     pub telemetry: Telemetry,
-    pub health: Arc<Health>,
+    pub health: Option<Arc<Health>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -155,7 +158,8 @@ pub async fn run(
         .graceful_shutdown_period(options.graceful_shutdown_timeout)
         .build()
         .map_err(anyhow::Error::msg)?;
-    let probe = options.metrics.as_ref().map(|m| probe_service(connection.clone(), m.health.clone()));
+    let probe =
+        options.metrics.as_ref().and_then(|m| m.health.clone()).map(|health| probe_service(connection.clone(), health));
     let worker = Arc::new(temporalio_sdk_core::init_worker(&runtime, config, connection)?);
     tokio::select! {
         validated = worker.validate() => {
@@ -179,7 +183,7 @@ pub async fn run(
         deployment = options.deployment_name.as_deref().unwrap_or(""),
         "worker polling for activity tasks"
     );
-    let health = options.metrics.as_ref().map(|m| m.health.clone());
+    let health = options.metrics.as_ref().and_then(|m| m.health.clone());
     let memory_metrics =
         options.metrics.as_ref().and_then(|m| m.telemetry.watch_memory(catalog.runtime().services().memory.clone()));
     if let Some(health) = &health {
@@ -261,6 +265,16 @@ fn start_execution(
         .insert(task_token.clone(), Running { cancel: cancel.clone(), interrupt: interrupt.clone(), reason: None });
     let stop = Stop { cancel: cancel.clone(), interrupt: interrupt.clone(), grace: options.cancel_grace };
     let heartbeats = Heartbeats::new(worker, &task_token, options.codec.clone(), options.payload_limits, stop);
+    let header = start.header_fields.get(TRACER_HEADER).cloned().map(convert::payload_from_proto);
+    let trace = options.tracing.run_activity(
+        header.as_ref(),
+        TaskIds {
+            activity_type: &info.activity_type,
+            activity_id: &info.activity_id,
+            workflow_id: info.workflow_id.as_deref(),
+            run_id: info.workflow_run_id.as_deref(),
+        },
+    );
     let request = Request {
         info,
         args,
@@ -268,6 +282,7 @@ fn start_execution(
         heartbeat: heartbeats.sink(),
         cancel: cancel.clone(),
         interrupt: interrupt.clone(),
+        trace: trace.clone(),
     };
     let (worker, running, codec, limits) =
         (worker.clone(), running.clone(), options.codec.clone(), options.payload_limits);
@@ -297,6 +312,9 @@ fn start_execution(
         }
         if let Some(codec) = &codec {
             outcome = codec.encode_outcome(outcome, &limits).await;
+        }
+        if let Some(span) = trace {
+            span.end(&outcome);
         }
         let reason = running.lock().unwrap_or_else(|p| p.into_inner()).remove(&task_token).and_then(|r| r.reason);
         let took = started.elapsed();
