@@ -184,7 +184,7 @@ class Workflows:
     With `codec`, both have the samples' EncryptionCodec (tests/e2e/codec.py)
     as their data converter, so every payload they send is encrypted."""
 
-    def __init__(self, server: harness.DevServer, codec: bool = False) -> None:
+    def __init__(self, server: harness.DevServer, codec: bool = False, trace: bool = False) -> None:
         self.server = server
         self.task_queue = f"bench-workflows-{uuid.uuid4().hex[:8]}"
         if codec:
@@ -195,7 +195,8 @@ class Workflows:
             self.converter = temporalio.converter.default()
         self.last_ids: list[str] = []  # the workflows of the last run
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "workflow_worker.py"), server.address, self.task_queue, *(["--codec"] if codec else [])],
+            [sys.executable, str(HERE / "workflow_worker.py"), server.address, self.task_queue,
+             *(["--codec"] if codec else []), *(["--trace"] if trace else [])],
             stdout=subprocess.PIPE, text=True, cwd=HERE,
         )
         assert self.proc.stdout.readline().strip() == "ready"
@@ -281,6 +282,8 @@ def temporal(total: int, rounds: int) -> dict:
             finally:
                 harness.stop_process(worker)
 
+            results["host_rust_traced"] = traced(server, total, rounds)
+
             results["scale_out"] = scale_out(server, workflows, rounds, total=max(100, total // 8))
 
             log("memory: 1,000 executions in flight, each sleeping ten seconds ...")
@@ -288,6 +291,25 @@ def temporal(total: int, rounds: int) -> dict:
         finally:
             workflows.stop()
     return results
+
+
+def traced(server: harness.DevServer, total: int, rounds: int) -> dict:
+    """`host run --metrics-bind --otel-endpoint` under workflows whose client
+    traces (the SDK's TracingInterceptor): every task gets its three spans,
+    exported to a local OTLP receiver."""
+    from otlpserver import OtlpServer
+
+    workflows = Workflows(server, trace=True)
+    try:
+        with OtlpServer() as receiver, tempfile.TemporaryDirectory() as plugins:
+            Path(plugins, "say_hello.wasm").write_bytes((harness.PLUGINS / "say_hello.wasm").read_bytes())
+            queue = f"bench-traced-{uuid.uuid4().hex[:6]}"
+            log(f"temporal: {total} traced activities through `host run --metrics-bind --otel-endpoint` ...")
+            flags = ("--metrics-bind", "127.0.0.1:0", "--otel-endpoint", receiver.endpoint)
+            with harness.Host(server.address, queue, Path(plugins), *flags) as host:
+                return serve_load(workflows, [host.proc.pid], queue, total, rounds)
+    finally:
+        workflows.stop()
 
 
 def outbound_http(total: int) -> dict:
