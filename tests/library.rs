@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use activity_host::engine::EngineOptions;
 use activity_host::failure::kind;
-use activity_host::{Failure, Limits, Outcome, Payload, Registry, Request, Runtime};
+use activity_host::{Limits, Outcome, Payload, Registry, Request, Runtime};
 use common::*;
 
 fn runtime(limits: Limits) -> Arc<Runtime> {
@@ -25,22 +25,6 @@ fn json(text: &str) -> Payload {
 
 async fn call(registry: &Registry, name: &str, args: &[&str]) -> Outcome {
     registry.execute(Request::local(name, args.iter().map(|a| json(a)).collect())).await
-}
-
-#[track_caller]
-fn completed(outcome: Outcome) -> String {
-    match outcome {
-        Outcome::Completed(payload) => payload.to_json_text(),
-        other => panic!("expected a result, got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn failed(outcome: Outcome) -> Failure {
-    match outcome {
-        Outcome::Failed(failure) => failure,
-        other => panic!("expected a failure, got {other:?}"),
-    }
 }
 
 fn misbehave_dir() -> TempDir {

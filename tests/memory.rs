@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use activity_host::engine::EngineOptions;
 use activity_host::failure::kind;
-use activity_host::{Failure, Limits, Outcome, Payload, Registry, Request, Runtime, ServiceOptions, Services};
+use activity_host::{Limits, Outcome, Payload, Registry, Request, Runtime, ServiceOptions, Services};
 use common::*;
 
 const MIB: u64 = 1 << 20;
@@ -26,22 +26,6 @@ async fn registry(budget: u64) -> (Arc<Runtime>, Registry, TempDir) {
 
 fn hold(mib: u64, millis: u64) -> Request {
     Request::local("hold", vec![Payload::json(&serde_json::json!(mib)), Payload::json(&serde_json::json!(millis))])
-}
-
-#[track_caller]
-fn completed(outcome: Outcome) -> String {
-    match outcome {
-        Outcome::Completed(payload) => payload.to_json_text(),
-        other => panic!("expected a result, got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn failed(outcome: Outcome) -> Failure {
-    match outcome {
-        Outcome::Failed(failure) => failure,
-        other => panic!("expected a failure, got {other:?}"),
-    }
 }
 
 /// What the budget holds with no execution running: the pool's share.

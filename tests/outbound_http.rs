@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use activity_host::engine::EngineOptions;
 use activity_host::outbound_http::HttpClientOptions;
-use activity_host::{Failure, Limits, Outcome, Payload, Registry, Request, Runtime, ServiceOptions, Services};
+use activity_host::{Limits, Outcome, Payload, Registry, Request, Runtime, ServiceOptions, Services};
 use common::*;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -140,14 +140,6 @@ fn completed(outcome: Outcome) -> String {
     match outcome {
         Outcome::Completed(p) => serde_json::from_str(&p.to_json_text()).unwrap(),
         other => panic!("expected a result, got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn failed(outcome: Outcome) -> Failure {
-    match outcome {
-        Outcome::Failed(f) => f,
-        other => panic!("expected a failure, got {other:?}"),
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use activity_host::engine::EngineOptions;
 use activity_host::failure::kind;
 use activity_host::payload::PayloadLimits;
-use activity_host::{Failure, Limits, Outcome, Payload, Registry, Request, Runtime};
+use activity_host::{Limits, Outcome, Payload, Registry, Request, Runtime};
 use common::*;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
@@ -33,14 +33,6 @@ fn completed(outcome: Outcome) -> serde_json::Value {
     match outcome {
         Outcome::Completed(p) => serde_json::from_str(&p.to_json_text()).unwrap(),
         other => panic!("expected a result, got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn failed(outcome: Outcome) -> Failure {
-    match outcome {
-        Outcome::Failed(f) => f,
-        other => panic!("expected a failure, got {other:?}"),
     }
 }
 

@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+
+use activity_host::{Failure, Outcome};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub fn repo() -> PathBuf {
@@ -77,3 +79,21 @@ pub fn examples_dir() -> TempDir {
 
 /// The smallest valid core WebAssembly module: a header and nothing else.
 pub const CORE_MODULE: &[u8] = b"\0asm\x01\0\0\0";
+
+/// The result's JSON text, or a panic naming what came instead.
+#[track_caller]
+pub fn completed(outcome: Outcome) -> String {
+    match outcome {
+        Outcome::Completed(payload) => payload.to_json_text(),
+        other => panic!("expected a result, got {other:?}"),
+    }
+}
+
+/// The failure, or a panic naming what came instead.
+#[track_caller]
+pub fn failed(outcome: Outcome) -> Failure {
+    match outcome {
+        Outcome::Failed(failure) => failure,
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
