@@ -164,6 +164,46 @@ def test_a_spinning_python_or_js_plugin_times_out_while_others_are_served(host, 
     assert isinstance(cause, TimeoutError) and cause.type == TimeoutType.START_TO_CLOSE, repr(cause)
 
 
+@pytest.mark.parametrize("spinner", ["spin", "py_spin", "js_spin"])
+def test_a_timed_out_plugin_is_stopped_and_frees_the_only_slot(host, plugin_dir, execute, spinner):
+    # One slot, and no rescue by the cancellation path within the bound: a
+    # host that kept the spinning instance would hold the slot for minutes.
+    h = host(
+        plugin_dir(tests=("misbehave", *POLYGLOT)), "--max-concurrent-activities", "1", "--cancel-grace", "120s",
+        env={"RUST_LOG": "info,activity_host::worker=debug"},
+    )
+    results: dict = {}
+
+    def spin():
+        try:
+            execute(CallActivity.run, Call(spinner, [], start_to_close_ms=2_000, maximum_attempts=1))
+        except WorkflowFailureError as e:
+            results["spin"] = e
+
+    spinning = threading.Thread(target=spin)
+    spinning.start()
+    h.wait_for_log(f"activity started activity={spinner}", timeout=30)
+    # Queued behind the spinner for the one slot: it runs once the host has
+    # stopped the spinning instance at its deadline.
+    assert execute(CallActivity.run, Call("add", [1, 1]), timeout=20) == 2
+    spinning.join(30)
+    cause = failure_of(results["spin"])
+    assert isinstance(cause, TimeoutError) and cause.type == TimeoutType.START_TO_CLOSE, repr(cause)
+
+
+def test_python_and_js_info_describe_the_task(host, plugin_dir, execute, task_queue):
+    host(plugin_dir(tests=POLYGLOT))
+    py = execute(CallActivity.run, Call("py_info", [], start_to_close_ms=9_000))
+    assert py["activity_type"] == "py_info" and py["attempt"] == 1 and py["in_activity"] is True, py
+    assert py["task_queue"] == task_queue and py["workflow_type"] == "CallActivity", py
+    assert py["workflow_id"].startswith("wf-") and py["start_to_close_ms"] == 9_000, py
+    assert py["scheduled_year"] >= 2024, py
+    js = execute(CallActivity.run, Call("js_info", [], start_to_close_ms=9_000))
+    assert js["activityType"] == "js_info" and js["attempt"] == 1, js
+    assert js["taskQueue"] == task_queue and js["workflowType"] == "CallActivity", js
+    assert js["workflowId"].startswith("wf-") and js["startToCloseTimeoutMs"] == 9_000, js
+
+
 def test_a_python_plugin_cannot_read_host_files(host, plugin_dir, execute):
     host(plugin_dir(tests=POLYGLOT))
     with pytest.raises(WorkflowFailureError) as err:
