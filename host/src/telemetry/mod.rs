@@ -48,6 +48,23 @@ pub fn memory_peak_buckets() -> Vec<f64> {
     (0..7).map(|i| (64u64 << 10 << (2 * i)) as f64).collect()
 }
 
+impl Instruments {
+    /// A per-plugin series' labels: plugin file, activity type, then `extra`.
+    fn labels<const N: usize>(
+        &self,
+        plugin: &str,
+        activity_type: &str,
+        extra: [MetricKeyValue; N],
+    ) -> MetricAttributes {
+        let mut all = vec![
+            MetricKeyValue::new("plugin", plugin.to_string()),
+            MetricKeyValue::new("activity_type", activity_type.to_string()),
+        ];
+        all.extend(extra);
+        self.meter.new_attributes(NewAttributes::new(all))
+    }
+}
+
 /// Cheap to clone; every clone records into the same instruments.
 #[derive(Clone, Default)]
 pub struct Telemetry {
@@ -145,39 +162,22 @@ impl Telemetry {
             Outcome::Failed(failure) => ("failed", failure.error_type.as_str()),
             Outcome::Cancelled(_) => ("cancelled", ""),
         };
-        let labels = |extra: Vec<MetricKeyValue>| {
-            let mut all = vec![
-                MetricKeyValue::new("plugin", plugin.to_string()),
-                MetricKeyValue::new("activity_type", activity_type.to_string()),
-            ];
-            all.extend(extra);
-            instruments.meter.new_attributes(NewAttributes::new(all))
-        };
         // Every recording of a series carries the same label names, as
         // Prometheus requires: `failure_type` is empty unless it failed.
-        let outcome_labels = labels(vec![
-            MetricKeyValue::new("outcome", result),
-            MetricKeyValue::new("failure_type", failure_type.to_string()),
-        ]);
+        let outcome_labels = instruments.labels(
+            plugin,
+            activity_type,
+            [MetricKeyValue::new("outcome", result), MetricKeyValue::new("failure_type", failure_type.to_string())],
+        );
         instruments.executions.add(1, &outcome_labels);
-        instruments.latency.record(took, &labels(Vec::new()));
-    }
-
-    fn labels(instruments: &Instruments, pairs: Vec<MetricKeyValue>) -> MetricAttributes {
-        instruments.meter.new_attributes(NewAttributes::new(pairs))
+        instruments.latency.record(took, &instruments.labels(plugin, activity_type, []));
     }
 
     /// What one execution's instance cost: its instantiation, the most
     /// memory it held and, if metered, the fuel it used.
     pub fn instance(&self, plugin: &str, activity_type: &str, instantiation: Duration, peak: u64, fuel: Option<u64>) {
         let Some(instruments) = &self.instruments else { return };
-        let labels = Self::labels(
-            instruments,
-            vec![
-                MetricKeyValue::new("plugin", plugin.to_string()),
-                MetricKeyValue::new("activity_type", activity_type.to_string()),
-            ],
-        );
+        let labels = instruments.labels(plugin, activity_type, []);
         instruments.instantiation.record(instantiation, &labels);
         instruments.memory_peak.record(peak, &labels);
         if let Some(fuel) = fuel {
@@ -188,14 +188,7 @@ impl Telemetry {
     /// A plugin asked for something its manifest does not grant.
     pub fn grant_refused(&self, plugin: &str, activity_type: &str, grant: &'static str) {
         let Some(instruments) = &self.instruments else { return };
-        let labels = Self::labels(
-            instruments,
-            vec![
-                MetricKeyValue::new("plugin", plugin.to_string()),
-                MetricKeyValue::new("activity_type", activity_type.to_string()),
-                MetricKeyValue::new("grant", grant),
-            ],
-        );
+        let labels = instruments.labels(plugin, activity_type, [MetricKeyValue::new("grant", grant)]);
         instruments.grants_refused.add(1, &labels);
     }
 
@@ -204,9 +197,10 @@ impl Telemetry {
         let Some(instruments) = &self.instruments else { return };
         let cache = if cached { "hit" } else { "miss" };
         let plugin = MetricKeyValue::new("plugin", plugin.to_string());
-        instruments.loads.add(1, &Self::labels(instruments, vec![plugin.clone(), MetricKeyValue::new("cache", cache)]));
+        let attributes = |pairs| instruments.meter.new_attributes(NewAttributes::new(pairs));
+        instruments.loads.add(1, &attributes(vec![plugin.clone(), MetricKeyValue::new("cache", cache)]));
         if reload {
-            instruments.reloads.add(1, &Self::labels(instruments, vec![plugin]));
+            instruments.reloads.add(1, &attributes(vec![plugin]));
         }
     }
 
