@@ -180,6 +180,16 @@ async fn load(runtime: &Arc<Runtime>, path: &Path) -> anyhow::Result<Arc<Plugin>
     runtime.load(path).await.map(Arc::new).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
+/// The plugin at `path` with a manifest that reuses its instances
+/// (`[instances] reuse`), from a copy under `target/bench/reused/`.
+async fn load_reused(runtime: &Arc<Runtime>, path: &Path, dir: &Path) -> anyhow::Result<Arc<Plugin>> {
+    std::fs::create_dir_all(dir)?;
+    let copy = dir.join(path.file_name().unwrap_or_default());
+    std::fs::copy(path, &copy)?;
+    std::fs::write(copy.with_extension("toml"), "[instances]\nreuse = 1000000\n")?;
+    load(runtime, &copy).await
+}
+
 /// The host, as `host run` runs an execution: a fresh instance of a
 /// pre-instantiated component, from the pooling allocator.
 fn host_contender(plugin: Arc<Plugin>, iterations: usize, duration: Duration) -> serde_json::Value {
@@ -362,6 +372,17 @@ fn main() -> anyhow::Result<()> {
         let plugin = setup.block_on(load(&runtime, &js_plugin))?;
         Ok(host_contender(plugin, iterations / 10, duration))
     })?;
+    // The same executions with `[instances] reuse` in the plugin's manifest.
+    for (name, path, n) in [
+        ("host_rust_reused", &rust_plugin, iterations),
+        ("host_python_reused", &python_plugin, iterations),
+        ("host_js_reused", &js_plugin, iterations),
+    ] {
+        run(name, &mut || {
+            let plugin = setup.block_on(load_reused(&runtime, path, &repo.join("target/bench/reused")))?;
+            Ok(host_contender(plugin, n, duration))
+        })?;
+    }
     println!("{}", serde_json::Value::Object(results));
     Ok(())
 }

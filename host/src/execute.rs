@@ -1,8 +1,10 @@
-//! One execution: a fresh instance of a loaded plugin, one call, an outcome.
+//! One execution: an instance of a loaded plugin, one call, an outcome.
 //!
-//! Nothing survives from one execution to the next: each gets its own store,
-//! WASI context and instance, dropped when the call returns, traps, times out
-//! or is interrupted.
+//! By default nothing survives from one execution to the next: each gets its
+//! own store, WASI context and instance, dropped when the call returns, traps,
+//! times out or is interrupted. A plugin whose manifest reuses instances gets
+//! one that served earlier executions and returned cleanly (see `instances`);
+//! one that did not return is dropped all the same.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -10,8 +12,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 use wasmtime::Trap;
 
+use wasmtime::Store;
+
+use crate::bindings;
 use crate::bindings::types::{ActivityDefinition, ActivityInfo, ApplicationError};
 use crate::failure::{Failure, Outcome, kind};
+use crate::instances::Warm;
+use crate::memory::Grant;
 use crate::output::Origin;
 use crate::payload::{Payload, PayloadLimits};
 use crate::plugin::Plugin;
@@ -134,51 +141,55 @@ impl Plugin {
             trace_id: trace.as_ref().map(|t| t.trace_id().into()),
         };
         let context = ExecutionContext { info, heartbeat, cancel };
-        // The instance exists only once its memory fits the host's budget;
-        // until then it waits its turn, within its own deadline.
-        let budget = &self.services().memory;
-        let memory = tokio::select! {
-            biased;
-            grant = budget.admit(self.expected_memory()) => grant,
-            () = tokio::time::sleep_until(deadline.into()) => {
-                let waited = humantime::format_duration(Duration::from_millis(timeout.as_millis() as u64));
-                return Err(Outcome::Failed(Failure::new(
-                    kind::TIMEOUT,
-                    format!(
-                        "the execution waited {waited} for guest memory and was not started: the host's budget \
-                         of {} was in use by other executions",
-                        crate::failure::size(budget.total())
-                    ),
-                )));
+        let warm = match call {
+            Call::Execute => self.instances().take(),
+            Call::Definitions => None,
+        };
+        let (mut store, guest, served) = match warm {
+            Some(Warm { mut store, guest, served }) => {
+                store.data_mut().begin(self.limits(), origin, context, deadline, interrupt.clone());
+                if let Some(fuel) = self.limits().fuel {
+                    store.set_fuel(fuel).expect("fuel is enabled on engines of plugins with a fuel limit");
+                }
+                store.set_epoch_deadline(1);
+                (store, Some(guest), served)
             }
-            () = interrupt.cancelled() => {
-                return Err(Outcome::Cancelled("the execution was cancelled while it waited for guest memory".into()));
+            None => {
+                let memory = self.admit(timeout, deadline, &interrupt).await?;
+                let store = Sandbox::store(
+                    self.pre().engine(),
+                    self.grants(),
+                    self.services(),
+                    self.limits(),
+                    origin,
+                    context,
+                    deadline,
+                    interrupt.clone(),
+                    memory,
+                )
+                .map_err(Outcome::Failed)?;
+                (store, None, 0)
             }
         };
-        let mut store = Sandbox::store(
-            self.pre().engine(),
-            self.grants(),
-            self.services(),
-            self.limits(),
-            origin,
-            context,
-            deadline,
-            interrupt.clone(),
-            memory,
-        )
-        .map_err(Outcome::Failed)?;
 
         let mut instantiation = None;
+        let mut kept = None;
         let work = async {
-            let started = Instant::now();
-            let span = trace.as_ref().map(|t| t.child("instantiate"));
-            let instance = self.pre().instantiate_async(&mut store).await;
-            if let Some(span) = span {
-                end_child(span, &instance);
-            }
-            let instance = instance?;
-            instantiation = Some(started.elapsed());
-            let activities = instance.activity_host_plugin_activities();
+            let guest = match guest {
+                Some(guest) => guest,
+                None => {
+                    let started = Instant::now();
+                    let span = trace.as_ref().map(|t| t.child("instantiate"));
+                    let instance = self.pre().instantiate_async(&mut store).await;
+                    if let Some(span) = span {
+                        end_child(span, &instance);
+                    }
+                    let instance = instance?;
+                    instantiation = Some(started.elapsed());
+                    instance
+                }
+            };
+            let activities = guest.activity_host_plugin_activities();
             let span = trace.as_ref().map(|t| t.child("execute"));
             let returned = match call {
                 Call::Definitions => activities.call_definitions(&mut store).await.map(Returned::Definitions),
@@ -189,6 +200,7 @@ impl Plugin {
             if let Some(span) = span {
                 end_child(span, &returned);
             }
+            kept = Some(guest);
             returned
         };
         // A busy guest is stopped inside wasm by the epoch callback; these
@@ -201,18 +213,70 @@ impl Plugin {
         };
         self.learn_memory(store.data().limiter.high_water());
         let telemetry = &self.services().telemetry;
-        if let (true, Call::Execute, Some(instantiation)) = (telemetry.is_on(), &call, instantiation) {
+        if let (true, Call::Execute) = (telemetry.is_on(), &call) {
             let fuel = self.limits().fuel.map(|given| given - store.get_fuel().unwrap_or(given));
             let peak = store.data().limiter.grant().peak();
             telemetry.instance(self.name(), &activity_type, instantiation, peak, fuel);
         }
         let stderr = store.data().capture.finish();
         let error = match ended {
-            Ended::Returned(Ok(returned)) => return Ok(returned),
+            Ended::Returned(Ok(returned)) => {
+                if let (Call::Execute, Some(guest)) = (call, kept) {
+                    self.keep(store, guest, served + 1, &returned);
+                }
+                return Ok(returned);
+            }
             Ended::Returned(Err(error)) => Some(error),
             Ended::Deadline | Ended::Interrupted => None,
         };
         Err(classify(error, store.data(), &interrupt, timeout, &stderr))
+    }
+}
+
+impl Plugin {
+    /// Waits until the memory a fresh instance of this plugin is expected to
+    /// need fits the host's budget, within the execution's own deadline.
+    async fn admit(
+        &self,
+        timeout: Duration,
+        deadline: Instant,
+        interrupt: &CancellationToken,
+    ) -> Result<Grant, Outcome> {
+        let budget = &self.services().memory;
+        tokio::select! {
+            biased;
+            grant = budget.admit(self.expected_memory()) => Ok(grant),
+            () = tokio::time::sleep_until(deadline.into()) => {
+                let waited = humantime::format_duration(Duration::from_millis(timeout.as_millis() as u64));
+                Err(Outcome::Failed(Failure::new(
+                    kind::TIMEOUT,
+                    format!(
+                        "the execution waited {waited} for guest memory and was not started: the host's budget \
+                         of {} was in use by other executions",
+                        crate::failure::size(budget.total())
+                    ),
+                )))
+            }
+            () = interrupt.cancelled() => {
+                Err(Outcome::Cancelled("the execution was cancelled while it waited for guest memory".into()))
+            }
+        }
+    }
+
+    /// Keeps an instance that returned for the plugin's next execution, if
+    /// its manifest reuses instances and this one is still fit to serve.
+    fn keep(&self, mut store: Store<Sandbox>, guest: bindings::Plugin, served: u32, returned: &Returned) {
+        let reuse = self.instances().reuse();
+        if !reuse.is_on() {
+            return;
+        }
+        let failed = matches!(returned, Returned::Executed(Err(_)));
+        let grown = reuse.high_water.is_some_and(|mark| store.data().memory_used() > mark);
+        if (failed && reuse.discard_after_failure) || grown {
+            return;
+        }
+        store.data_mut().end();
+        self.instances().put(Warm { store, guest, served });
     }
 }
 

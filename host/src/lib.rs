@@ -17,6 +17,7 @@ pub mod engine;
 pub mod error_chain;
 pub mod execute;
 pub mod failure;
+pub mod instances;
 pub mod manifest;
 pub mod memory;
 pub mod outbound_http;

@@ -35,6 +35,11 @@
 //! fuel = 10_000_000_000
 //! max_stack = "1MiB"
 //! output = "4MiB"
+//!
+//! [instances]                   # opt-in: one instance serves up to 1000 executions, one at a time
+//! reuse = 1000                  # (default 1: a fresh instance every execution; see `instances`)
+//! discard_after_failure = true  # also start afresh after an execution that raised
+//! high_water = "64MiB"          # start afresh once the instance's memory grew past this
 //! ```
 
 use std::collections::BTreeMap;
@@ -45,6 +50,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::instances::Reuse;
 use crate::outbound_http::parse_rule;
 use crate::sandbox::{DirGrant, Grants, Limits};
 
@@ -86,10 +92,12 @@ struct Manifest {
     postgres: BTreeMap<String, crate::outbound_pg::grants::PgEntry>,
     #[serde(default)]
     limits: LimitsSection,
+    #[serde(default)]
+    instances: InstancesSection,
 }
 
 /// The top-level keys of a manifest, as [`Manifest`] reads them.
-const SECTIONS: &[&str] = &["dirs", "env", "http", "tcp", "postgres", "limits"];
+const SECTIONS: &[&str] = &["dirs", "env", "http", "tcp", "postgres", "limits", "instances"];
 
 /// Whether a `.toml` file is another tool's (`Cargo.toml`, `pyproject.toml`):
 /// it has a top-level key no manifest has. One that does not parse may be a
@@ -159,6 +167,16 @@ struct LimitsSection {
     fuel: Option<u64>,
     max_stack: Option<bytesize::ByteSize>,
     output: Option<bytesize::ByteSize>,
+}
+
+/// `[instances]`: whether executions share an instance (see `instances`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstancesSection {
+    reuse: Option<u32>,
+    #[serde(default)]
+    discard_after_failure: bool,
+    high_water: Option<bytesize::ByteSize>,
 }
 
 /// Durations written as humans do ("30s", "5m"), in an `Option`.
@@ -339,6 +357,8 @@ pub fn parse(file: &Path, text: &str, defaults: &Limits) -> Result<(Grants, Limi
 
     let l = manifest.limits;
     let mut limits = defaults.clone();
+    limits.reuse = reuse(manifest.instances, l.memory.map_or(defaults.memory, |m| m.as_u64()))
+        .map_err(|(key, r)| error(key, r))?;
     if let Some(memory) = l.memory {
         limits.memory = memory.as_u64();
     }
@@ -384,6 +404,35 @@ pub fn parse(file: &Path, text: &str, defaults: &Limits) -> Result<(Grants, Limi
     Ok((grants, limits))
 }
 
+/// Most executions one instance may serve: enough that the instance's cost
+/// disappears, few enough that a slow leak is bounded.
+const MAX_REUSE: u32 = 1_000_000;
+
+fn reuse(section: InstancesSection, memory: u64) -> Result<Reuse, (&'static str, String)> {
+    let executions = section.reuse.unwrap_or(1);
+    if !(1..=MAX_REUSE).contains(&executions) {
+        return Err(("instances.reuse", format!("must be between 1 (a fresh instance every time) and {MAX_REUSE}")));
+    }
+    let high_water = section.high_water.map(|h| h.as_u64());
+    if executions == 1 && (high_water.is_some() || section.discard_after_failure) {
+        let key = if high_water.is_some() { "instances.high_water" } else { "instances.discard_after_failure" };
+        return Err((key, "applies to reused instances only: set instances.reuse above 1".into()));
+    }
+    if let Some(h) = high_water
+        && h >= memory
+    {
+        return Err((
+            "instances.high_water",
+            format!(
+                "{} is not below the memory limit of {}: an instance would never reach it",
+                crate::failure::size(h),
+                crate::failure::size(memory)
+            ),
+        ));
+    }
+    Ok(Reuse { executions, discard_after_failure: section.discard_after_failure, high_water })
+}
+
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -416,7 +465,7 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(found, ["p.wasm.toml", "q.toml", "r.toml"]);
         // Every section a manifest has is one `SECTIONS` knows.
-        let every = "dirs = []\n[env]\n[http]\n[tcp]\n[postgres]\n[limits]\n";
+        let every = "dirs = []\n[env]\n[http]\n[tcp]\n[postgres]\n[limits]\n[instances]\n";
         assert!(parse_str(every).is_ok());
         let keys = every.parse::<toml::Table>().unwrap();
         assert!(keys.keys().all(|k| SECTIONS.contains(&k.as_str())));
@@ -493,5 +542,21 @@ mod tests {
         assert!(err.starts_with("plugins/p.toml: ") && !err.contains('\n'), "{err}");
         let err = parse_str("[tcp]\nconnect = [\"no-port\"]").unwrap_err();
         assert!(err.starts_with("plugins/p.toml: key `tcp.connect[0]`:"), "{err}");
+    }
+
+    #[test]
+    fn instances_are_fresh_unless_the_manifest_reuses_them() {
+        let (_, limits) = parse_str("").unwrap();
+        assert_eq!(limits.reuse, Reuse::FRESH);
+        let (_, limits) =
+            parse_str("[instances]\nreuse = 1000\ndiscard_after_failure = true\nhigh_water = \"64MiB\"\n").unwrap();
+        assert_eq!(limits.reuse, Reuse { executions: 1000, discard_after_failure: true, high_water: Some(64 << 20) });
+        let err = |t: &str| parse_str(t).unwrap_err();
+        assert!(err("[instances]\nreuse = 0\n").contains("key `instances.reuse`: must be between 1"));
+        assert!(err("[instances]\nhigh_water = \"1MiB\"\n").contains("applies to reused instances only"));
+        assert!(
+            err("[instances]\nreuse = 2\nhigh_water = \"1GiB\"\n").contains("is not below the memory limit of 256 MiB")
+        );
+        assert!(err("[instances]\nreuse = 2\npool = 3\n").contains("unknown field `pool`"));
     }
 }

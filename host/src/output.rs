@@ -77,6 +77,19 @@ impl Capture {
         }
     }
 
+    /// Starts the output of the next execution of a reused instance: its
+    /// own origin on every line and its own budget. The streams handed to
+    /// WASI stay the same.
+    pub fn restart(&self, origin: Origin, limit: usize) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.origin = origin;
+        inner.budget = limit;
+        inner.dropped = 0;
+        inner.stdout.clear();
+        inner.stderr.clear();
+        inner.stderr_tail.clear();
+    }
+
     /// The stream to hand to `WasiCtxBuilder::stdout` / `stderr`.
     pub fn stream(&self, stream: Stream) -> CaptureStream {
         CaptureStream { capture: self.clone(), stream }

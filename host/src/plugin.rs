@@ -19,6 +19,7 @@ use crate::bindings::types::ActivityDefinition;
 use crate::cache::{Cache, Source};
 use crate::execute::{Call, Request, Returned};
 use crate::failure::Outcome;
+use crate::instances::Instances;
 use crate::sandbox::{Grants, Limits, Sandbox};
 use crate::services::Services;
 use crate::toolchain::Toolchain;
@@ -46,6 +47,8 @@ pub struct Plugin {
     /// Guest memory its next execution is admitted with: what the last one
     /// used at its peak (`definitions()` at first).
     expected_memory: AtomicU64,
+    /// Its idle instances, when its manifest reuses them.
+    instances: Instances,
 }
 
 /// Why a file was refused. Each renders as one line.
@@ -127,6 +130,7 @@ impl Plugin {
             ))
         })?;
 
+        let instances = Instances::new(limits.reuse, &services.idle, &services.memory);
         let name: Arc<str> = path.file_name().map_or_else(|| path.to_string_lossy(), |n| n.to_string_lossy()).into();
         let mut plugin = Plugin {
             path: path.to_path_buf(),
@@ -139,6 +143,7 @@ impl Plugin {
             load_time: Duration::ZERO,
             source,
             expected_memory: AtomicU64::new(0),
+            instances,
         };
         let request =
             Request::local("definitions()", Vec::new()).with_timeout(plugin.limits.timeout.min(DEFINITIONS_TIMEOUT));
@@ -222,6 +227,15 @@ impl Plugin {
 
     pub(crate) fn learn_memory(&self, peak: u64) {
         self.expected_memory.store(peak, Ordering::Relaxed);
+    }
+
+    pub(crate) fn instances(&self) -> &Instances {
+        &self.instances
+    }
+
+    /// Instances kept between executions now (0 unless the manifest reuses them).
+    pub fn idle_instances(&self) -> usize {
+        self.instances.idle()
     }
 
     pub(crate) fn pre(&self) -> &PluginPre<Sandbox> {

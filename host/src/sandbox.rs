@@ -22,6 +22,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{context, types};
 use crate::failure::{Failure, kind};
+use crate::instances::Reuse;
 use crate::memory::Grant;
 use crate::outbound_http::{HttpPolicy, HttpRule};
 use crate::outbound_pg::{PgGrant, PgSession, PgView};
@@ -48,6 +49,8 @@ pub struct Limits {
     /// Temporal's payload size limits, applied to arguments, results,
     /// failure details and heartbeat details.
     pub payloads: PayloadLimits,
+    /// Whether executions share an instance (`[instances]`).
+    pub reuse: Reuse,
 }
 
 impl Default for Limits {
@@ -60,6 +63,7 @@ impl Default for Limits {
             max_stack: 512 << 10,
             output: 1 << 20,
             payloads: PayloadLimits::default(),
+            reuse: Reuse::FRESH,
         }
     }
 }
@@ -84,7 +88,11 @@ impl fmt::Display for Limits {
             self.fuel.map_or("unmetered".to_string(), |f| f.to_string()),
             size(self.max_stack as u64),
             size(self.output as u64),
-        )
+        )?;
+        if self.reuse.is_on() {
+            write!(f, ", an instance reused for up to {} executions", self.reuse.executions)?;
+        }
+        Ok(())
     }
 }
 
@@ -251,6 +259,41 @@ impl Sandbox {
             }
         });
         Ok(store)
+    }
+}
+
+impl Sandbox {
+    /// Readies a kept instance's state for its next execution: everything
+    /// the guest can learn of the task, and every bound, is that execution's.
+    pub(crate) fn begin(
+        &mut self,
+        limits: &Limits,
+        origin: Origin,
+        context: ExecutionContext,
+        deadline: Instant,
+        interrupt: CancellationToken,
+    ) {
+        self.capture.restart(origin.clone(), limits.output);
+        self.http_policy.begin(origin.clone(), deadline);
+        self.postgres.begin(origin, deadline);
+        self.context = context;
+        self.deadline = deadline;
+        self.interrupt = interrupt;
+        self.limiter.refused = None;
+    }
+
+    /// Ends an execution whose instance is kept: its database connections
+    /// are released and nothing of its task is held while the instance idles.
+    pub(crate) fn end(&mut self) {
+        self.postgres().end();
+        self.context.heartbeat = Arc::new(|_| {});
+        self.context.cancel = CancellationToken::new();
+        self.interrupt = CancellationToken::new();
+    }
+
+    /// Linear memory the instance holds now, all its memories together.
+    pub(crate) fn memory_used(&self) -> u64 {
+        self.limiter.used
     }
 }
 

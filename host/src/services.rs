@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use crate::instances::{IDLE_INSTANCES, IdleSlots};
 use crate::memory::MemoryBudget;
 use crate::outbound_http::{HttpClient, HttpClientOptions};
 use crate::outbound_pg::{PgPoolOptions, PgPools};
@@ -32,6 +33,8 @@ pub struct Services {
     pub postgres: PgPools,
     pub memory: Arc<MemoryBudget>,
     pub telemetry: Telemetry,
+    /// Idle instances of reusing plugins still allowed, all plugins together.
+    pub idle: Arc<IdleSlots>,
 }
 
 impl Services {
@@ -41,6 +44,7 @@ impl Services {
             postgres: PgPools::new(&options.postgres)?,
             memory: MemoryBudget::for_host(options.max_memory),
             telemetry: options.telemetry.clone(),
+            idle: IdleSlots::new(IDLE_INSTANCES),
         })
     }
 }

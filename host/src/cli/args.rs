@@ -256,6 +256,8 @@ impl LimitArgs {
                 single: self.max_payload_size.as_u64() as usize,
                 total: self.max_payloads_size.as_u64() as usize,
             },
+            // Reuse is each plugin author's choice, made in its manifest.
+            reuse: activity_host::instances::Reuse::FRESH,
         }
     }
 }

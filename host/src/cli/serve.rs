@@ -109,9 +109,10 @@ pub(super) async fn serve(args: RunArgs) -> u8 {
             if args.metrics_bind.is_none() { " and metrics" } else { "" }
         );
     }
-    // Every execution in flight holds an instance, and loads need a few more.
+    // Every execution in flight holds an instance, loads need a few more, and
+    // reusing plugins keep a bounded number idle.
     let engine = EngineOptions {
-        max_instances: options.slots.max() as u32 + 32,
+        max_instances: options.slots.max() as u32 + 32 + activity_host::instances::IDLE_INSTANCES as u32,
         cache_dir: args.cache.dir(),
         ..EngineOptions::default()
     };

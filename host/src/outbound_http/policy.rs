@@ -38,6 +38,12 @@ impl HttpPolicy {
         HttpPolicy { rules, client, origin, deadline }
     }
 
+    /// The next execution of a reused instance: its own origin and deadline.
+    pub fn begin(&mut self, origin: Origin, deadline: Instant) {
+        self.origin = origin;
+        self.deadline = deadline;
+    }
+
     fn allows(&self, request: &http::Request<WasiBody>) -> bool {
         let uri = request.uri();
         let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();

@@ -22,13 +22,39 @@ pub struct PgSession {
     pools: PgPools,
     origin: Origin,
     deadline: Instant,
+    /// The connections this execution opened, to release when it ends if
+    /// the instance lives on (a fresh instance's table drops them anyway).
+    opened: Vec<u32>,
 }
 
 impl PgSession {
     pub fn new(grants: Arc<[PgGrant]>, pools: PgPools, origin: Origin, deadline: Instant) -> PgSession {
-        PgSession { grants, pools, origin, deadline }
+        PgSession { grants, pools, origin, deadline, opened: Vec::new() }
+    }
+
+    /// The next execution of a reused instance: its own origin and deadline.
+    pub fn begin(&mut self, origin: Origin, deadline: Instant) {
+        self.origin = origin;
+        self.deadline = deadline;
     }
 }
+
+impl PgView<'_> {
+    /// Ends an execution whose instance is kept: every connection it opened
+    /// goes back to the pool (rolled back if need be), so that no execution
+    /// holds a server connection, let alone a transaction, past its end. A
+    /// handle the guest kept in a global then answers "closed".
+    pub fn end(&mut self) {
+        for rep in self.session.opened.drain(..) {
+            if let Ok(conn) = self.table.get_mut(&Resource::<Connection>::new_borrow(rep)) {
+                conn.release(CLOSED_AT_END);
+            }
+        }
+    }
+}
+
+const CLOSED_AT_END: &str = "at the end of the execution that opened it";
+const CLOSED_AT_TIMEOUT: &str = "after a statement timed out";
 
 /// The session and the store's resource table, borrowed together for one call.
 pub struct PgView<'a> {
@@ -54,18 +80,28 @@ pub struct Connection {
     /// dropped now (the execution was stopped), the server must be told.
     busy: bool,
     tls: MakeRustlsConnect,
+    /// Why `client` is gone, once it is.
+    closed: &'static str,
 }
 
 impl Drop for Connection {
+    fn drop(&mut self) {
+        self.release("");
+    }
+}
+
+impl Connection {
     /// Gives the connection back clean, or not at all: an open transaction
     /// is rolled back first; a statement still running is cancelled on the
     /// server and the connection closed, since its state is then unknown.
-    fn drop(&mut self) {
+    fn release(&mut self, why: &'static str) {
         let Some(client) = self.client.take() else { return };
-        if !self.busy && !self.in_transaction {
+        self.closed = why;
+        let (busy, in_transaction) = (std::mem::take(&mut self.busy), std::mem::take(&mut self.in_transaction));
+        if !busy && !in_transaction {
             return; // back to the pool as it is
         }
-        let (busy, tls, name) = (self.busy, self.tls.clone(), std::mem::take(&mut self.name));
+        let (tls, name) = (self.tls.clone(), self.name.clone());
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             drop(Object::take(client));
             return;
@@ -208,8 +244,8 @@ impl PgView<'_> {
         }
         let Some(client) = conn.client.as_ref() else {
             return Ok(Err(Error::ConnectionFailed(format!(
-                "the connection to {} was closed after a statement timed out",
-                conn.name
+                "the connection to {} was closed {}",
+                conn.name, conn.closed
             ))));
         };
         // A read-only grant runs every statement in a read-only
@@ -255,6 +291,7 @@ impl PgView<'_> {
                 // Ask the server to stop, and never reuse this connection:
                 // the statement's answer may still be on its way.
                 if let Some(client) = conn.client.take() {
+                    conn.closed = CLOSED_AT_TIMEOUT;
                     let tls = conn.tls.clone();
                     tokio::spawn(async move {
                         let _ = client.cancel_token().cancel_query(tls).await;
@@ -278,7 +315,10 @@ impl PgView<'_> {
         let deadline = self.session.deadline;
         let conn = self.connection(resource)?;
         let Some(client) = conn.client.as_ref() else {
-            return Ok(Err(Error::ConnectionFailed(format!("the connection to {} was closed", conn.name))));
+            return Ok(Err(Error::ConnectionFailed(format!(
+                "the connection to {} was closed {}",
+                conn.name, conn.closed
+            ))));
         };
         match (open, conn.in_transaction) {
             (true, true) => {
@@ -350,8 +390,11 @@ impl postgres::HostConnection for PgView<'_> {
             in_transaction: false,
             busy: false,
             tls: session.pools.tls.clone(),
+            closed: "",
         };
-        Ok(Ok(self.table.push(connection)?))
+        let resource = self.table.push(connection)?;
+        self.session.opened.push(resource.rep());
+        Ok(Ok(resource))
     }
 
     async fn query(
@@ -414,7 +457,9 @@ impl postgres::HostConnection for PgView<'_> {
 
     async fn drop(&mut self, resource: Resource<Connection>) -> wasmtime::Result<()> {
         // Dropping runs the cleanup (see `Drop for Connection`).
+        let rep = resource.rep();
         self.table.delete(resource)?;
+        self.session.opened.retain(|&r| r != rep);
         Ok(())
     }
 }

@@ -175,10 +175,20 @@ impl Telemetry {
 
     /// What one execution's instance cost: its instantiation, the most
     /// memory it held and, if metered, the fuel it used.
-    pub fn instance(&self, plugin: &str, activity_type: &str, instantiation: Duration, peak: u64, fuel: Option<u64>) {
+    pub fn instance(
+        &self,
+        plugin: &str,
+        activity_type: &str,
+        instantiation: Option<Duration>,
+        peak: u64,
+        fuel: Option<u64>,
+    ) {
         let Some(instruments) = &self.instruments else { return };
         let labels = instruments.labels(plugin, activity_type, []);
-        instruments.instantiation.record(instantiation, &labels);
+        // A reused instance was not instantiated for this execution.
+        if let Some(instantiation) = instantiation {
+            instruments.instantiation.record(instantiation, &labels);
+        }
         instruments.memory_peak.record(peak, &labels);
         if let Some(fuel) = fuel {
             instruments.fuel.add(fuel, &labels);

@@ -70,6 +70,13 @@ export function js_info() {
   };
 }
 
+let calls = 0;
+
+/** Counts its calls in a module global: 1 every time on fresh instances. */
+export function js_count(): number {
+  return ++calls;
+}
+
 export function js_nothing(): void {
   Context.current().log.info('js_nothing ran');
 }

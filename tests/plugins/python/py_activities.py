@@ -109,6 +109,17 @@ def py_info() -> dict:
     }
 
 
+_calls = 0
+
+
+@activity.defn
+def py_count() -> int:
+    """Counts its calls in a module global: 1 every time on fresh instances."""
+    global _calls
+    _calls += 1
+    return _calls
+
+
 @activity.defn
 def py_nothing() -> None:
     activity.logger.info("py_nothing ran")

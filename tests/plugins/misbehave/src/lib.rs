@@ -159,6 +159,21 @@ fn count() -> u64 {
     CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
 }
 
+static IN_FLIGHT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts the executions inside this instance while it waits `millis` in
+/// the host, and returns the most it saw at once: more than 1 would mean
+/// two executions shared one instance at the same time.
+#[activity::defn]
+fn overlap(millis: u64) -> u64 {
+    use std::sync::atomic::Ordering::SeqCst;
+    let inside = IN_FLIGHT.fetch_add(1, SeqCst) + 1;
+    std::thread::sleep(Duration::from_millis(millis));
+    let after = IN_FLIGHT.load(SeqCst);
+    IN_FLIGHT.fetch_sub(1, SeqCst);
+    inside.max(after)
+}
+
 /// Adds two numbers: two positional parameters.
 #[activity::defn]
 fn add(a: i64, b: i64) -> i64 {
@@ -385,6 +400,7 @@ activity::export!(
     flaky,
     info,
     count,
+    overlap,
     add,
     greet,
     nothing,
