@@ -22,13 +22,20 @@ INPROCESS = [
     ("extism_reused", "Extism, reused instance", lambda r: r.get("extism", {}).get("reused")),
     ("host_js", "host, JavaScript plugin (fresh instance)", lambda r: r.get("host_js")),
     ("host_python", "host, Python plugin (fresh instance)", lambda r: r.get("host_python")),
+    ("host_rust_reused", "host, Rust plugin (`[instances] reuse`)", lambda r: r.get("host_rust_reused")),
+    ("host_js_reused", "host, JavaScript plugin (`[instances] reuse`)", lambda r: r.get("host_js_reused")),
+    ("host_python_reused", "host, Python plugin (`[instances] reuse`)", lambda r: r.get("host_python_reused")),
 ]
 TEMPORAL = [
     ("host_rust", "`host run`, Rust plugin"),
     ("host_rust_no_gzip", "`host run --grpc-compression none`, Rust plugin"),
     ("host_rust_metrics", "`host run --metrics-bind`, Rust plugin"),
     ("host_rust_traced", "`host run --metrics-bind --otel-endpoint`, Rust plugin, traced workflows"),
+    ("host_rust_reused", "`host run`, Rust plugin, `[instances] reuse`"),
     ("host_python", "`host run`, Python plugin"),
+    ("host_python_reused", "`host run`, Python plugin, `[instances] reuse`"),
+    ("host_js", "`host run`, JavaScript plugin"),
+    ("host_js_reused", "`host run`, JavaScript plugin, `[instances] reuse`"),
     ("python_sdk", "Temporal Python SDK worker (native)"),
 ]
 
@@ -96,6 +103,24 @@ def targets(r: dict) -> list[tuple[str, str, bool | None, str]]:
             rust * 5 <= native,
             f"1/{native / rust:.1f} of 1/5",
         ))
+    for key, what, bound in [
+        ("host_python", "Python plugin, fresh", 1.0),
+        ("host_python_reused", "Python plugin, reused", 0.6),
+        ("host_js", "JavaScript plugin, fresh", 0.8),
+        ("host_rust", "Rust plugin", 0.4),
+    ]:
+        if key in t and "python_sdk" in t:
+            mine, native = t[key]["cpu_seconds_per_1000"]["median"], t["python_sdk"]["cpu_seconds_per_1000"]["median"]
+            rows.append((
+                f"`host run` CPU per activity, {what} ≤ {bound}× the Python SDK worker's",
+                f"{mine / native:.2f}× ({mine:.2f} s vs {native:.2f} s per 1,000)",
+                mine <= bound * native,
+                f"{mine / native / bound:.1f}× the target",
+            ))
+    for key, what, bound in [("host_python", "fresh", 1000), ("host_python_reused", "reused", 100)]:
+        if key in inp:
+            p50 = inp[key]["p50_us"]
+            rows.append((f"Python plugin, {what}: p50 ≤ {us(bound)}", us(p50), p50 <= bound, f"{p50 / bound:.1f}× the target"))
     h = r.get("outbound_http", {})
     if "host_rust" in h and "python_sdk" in h:
         worst = max(x["tls_handshakes"] for k, x in h.items() if k.startswith("host_"))
@@ -334,6 +359,11 @@ def markdown(r: dict) -> str:
         "execution.",
         "",
         *inprocess_table(inp, ["host_rust", "host_js", "host_python"]),
+        "",
+        "With `[instances] reuse` in the plugin's manifest, one instance serves one execution after another "
+        "(README, \"Fresh or reused instances\"): the same activity without the instantiation.",
+        "",
+        *inprocess_table(inp, ["host_rust_reused", "host_js_reused", "host_python_reused"]),
     ]
 
     cold = r.get("cold_start", {})

@@ -251,22 +251,32 @@ def serve_load(
     }
 
 
+REUSE = "[instances]\nreuse = 1000000\n"
+# `host run` contenders of the Temporal step: name, plugin folder, flags, manifest.
+TEMPORAL_CONTENDERS = [
+    ("host_rust", harness.PLUGINS, (), None),
+    ("host_rust_no_gzip", harness.PLUGINS, ("--grpc-compression", "none"), None),
+    ("host_rust_metrics", harness.PLUGINS, ("--metrics-bind", "127.0.0.1:0"), None),
+    ("host_rust_reused", harness.PLUGINS, (), REUSE),
+    ("host_python", harness.PLUGINS / "python", (), None),
+    ("host_python_reused", harness.PLUGINS / "python", (), REUSE),
+    ("host_js", harness.PLUGINS / "js", (), None),
+    ("host_js_reused", harness.PLUGINS / "js", (), REUSE),
+]
+
+
 def temporal(total: int, rounds: int) -> dict:
     results = {}
     with harness.DevServer() as server:
         workflows = Workflows(server)
         try:
-            contenders = [
-                ("host_rust", harness.PLUGINS, ()),
-                ("host_rust_no_gzip", harness.PLUGINS, ("--grpc-compression", "none")),
-                ("host_rust_metrics", harness.PLUGINS, ("--metrics-bind", "127.0.0.1:0")),
-                ("host_python", harness.PLUGINS / "python", ()),
-            ]
-            for name, plugin, flags in contenders:
+            for name, plugin, flags, manifest in TEMPORAL_CONTENDERS:
                 queue = f"bench-{name}-{uuid.uuid4().hex[:6]}"
                 log(f"temporal: {total} activities through `host run {' '.join(flags)}` with {plugin.name}/say_hello.wasm ...")
                 with tempfile.TemporaryDirectory() as plugins:
                     Path(plugins, "say_hello.wasm").write_bytes((plugin / "say_hello.wasm").read_bytes())
+                    if manifest:
+                        Path(plugins, "say_hello.toml").write_text(manifest)
                     with harness.Host(server.address, queue, Path(plugins), *flags) as host:
                         results[name] = serve_load(workflows, [host.proc.pid], queue, total, rounds)
                         if name == "host_rust":

@@ -132,11 +132,11 @@ def test_a_unique_violation_is_the_languages_integrity_error(language, pg, table
     assert rows(pg, table) == ["7:first"]
 
 
-def serve(pg: PgServer, host, tmp_path: Path, language: str, pool: int = 1) -> None:
+def serve(pg: PgServer, host, tmp_path: Path, language: str, pool: int = 1, reuse: int = 1) -> None:
     """`host run` with the language's plugin and a pool of `pool`: one long-lived
     process, so what an execution leaves on a pooled connection would be
     seen by the next one (a `host call` process takes its connections with it)."""
-    manifest = f'[postgres.testdb]\nurl_env = "TEST_DATABASE_URL"\npool = {pool}\n'
+    manifest = f'[postgres.testdb]\nurl_env = "TEST_DATABASE_URL"\npool = {pool}\n[instances]\nreuse = {reuse}\n'
     host(plugin_dir(tmp_path, language, manifest), env={"TEST_DATABASE_URL": pg.url()})
 
 
@@ -170,6 +170,23 @@ def test_only_a_committed_transaction_is_visible_and_nothing_leaks_to_the_next_e
     after = Call("pg_run", ["testdb", [{"sql": insert, "params": [2, "next"]}], "commit"], maximum_attempts=1)
     execute(CallActivity.run, after)
     assert rows(pg, table) == ([f"1:{end}"] if visible else []) + ["2:next"]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_reused_instance_gives_its_connections_back_when_each_execution_ends(language, pg, table, host, execute, tmp_path):
+    # One instance serves every execution, and the plugin keeps the connection
+    # of an execution that returned with its transaction open in a global.
+    serve(pg, host, tmp_path, language, reuse=100)
+    p = lambda n: placeholder(language, n)  # noqa: E731
+    insert = f"INSERT INTO {table} (id, name) VALUES ({p(1)}, {p(2)})"
+    kept = Call("pg_run", ["testdb", [{"sql": insert, "params": [1, "kept"]}], "return"], maximum_attempts=1)
+    assert execute(CallActivity.run, kept)[0]["rowcount"] == 1
+    assert wait_until(lambda: in_transaction_backends(pg) == 0), "the kept connection still holds its transaction"
+    # The pool's one connection is free for the next execution of the same instance.
+    after = Call("pg_run", ["testdb", [{"sql": insert, "params": [2, "next"]}], "commit"], start_to_close_ms=5000,
+                 maximum_attempts=1)
+    execute(CallActivity.run, after)
+    assert rows(pg, table) == ["2:next"], "the kept execution's insert was rolled back"
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
