@@ -459,3 +459,99 @@ fn a_second_load_comes_from_the_compilation_cache() {
     // Another engine configuration is another cache entry.
     assert!(!check(&["--fuel", "1000000"]).contains("from the cache"));
 }
+
+/// A `host call` running in the background, its stderr read line by line.
+struct Running {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Running {
+    fn call(activity: &str, extra: &[&str], plugins: &Path) -> Running {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
+            .args(["call", activity])
+            .args(extra)
+            .env("ACTIVITY_HOST_PLUGINS", plugins)
+            .env("ACTIVITY_HOST_CACHE_DIR", cache_dir())
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the host binary runs");
+        let (send, lines) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = send.send(line);
+            }
+        });
+        Running { child, lines }
+    }
+
+    /// Waits for a line of stderr containing `text`.
+    fn wait_for(&self, text: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while let Ok(line) = self.lines.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+            if line.contains(text) {
+                return;
+            }
+        }
+        panic!("host call never logged {text:?}");
+    }
+
+    fn ctrl_c(&self) {
+        let sent = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap();
+        assert!(sent.success());
+    }
+
+    fn exit_code(&mut self, within: std::time::Duration) -> i32 {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().expect("exited, not killed by a signal");
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("still running {within:?} after Ctrl-C");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_stops_a_local_call_at_once_and_exits_130() {
+    let dir = TempDir::new();
+    dir.add("misbehave.wasm", &test_plugin("misbehave"));
+    let mut call = Running::call("wait_cancel", &[], dir.path());
+    call.wait_for("waiting for a cancellation");
+    let sent = std::time::Instant::now();
+    call.ctrl_c();
+    // It heeds the cancellation, so it need not wait out the 5 s grace.
+    assert_eq!(call.exit_code(std::time::Duration::from_secs(30)), 130);
+    assert!(sent.elapsed() < std::time::Duration::from_secs(3), "{:?}", sent.elapsed());
+}
+
+#[test]
+fn ctrl_c_interrupts_a_local_call_that_ignores_it_after_the_grace_or_a_second_ctrl_c() {
+    let dir = TempDir::new();
+    dir.add("misbehave.wasm", &test_plugin("misbehave"));
+    let mut call = Running::call("ignore_cancel", &["--cancel-grace", "300ms"], dir.path());
+    call.wait_for("ignoring cancellations");
+    let sent = std::time::Instant::now();
+    call.ctrl_c();
+    assert_eq!(call.exit_code(std::time::Duration::from_secs(30)), 130);
+    let took = sent.elapsed();
+    assert!(took >= std::time::Duration::from_millis(300) && took < std::time::Duration::from_secs(3), "{took:?}");
+
+    // A second Ctrl-C does not wait for the grace at all.
+    let mut call = Running::call("ignore_cancel", &["--cancel-grace", "60s"], dir.path());
+    call.wait_for("ignoring cancellations");
+    call.ctrl_c();
+    call.wait_for("cancelling ignore_cancel");
+    let sent = std::time::Instant::now();
+    call.ctrl_c();
+    assert_eq!(call.exit_code(std::time::Duration::from_secs(30)), 130);
+    assert!(sent.elapsed() < std::time::Duration::from_secs(3), "{:?}", sent.elapsed());
+}

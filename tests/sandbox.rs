@@ -189,6 +189,69 @@ async fn outbound_tcp_reaches_listed_addresses_only() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_symlink_in_a_granted_directory_leads_nowhere_outside_it() {
+    let data = TempDir::new();
+    let granted = data.path().join("granted");
+    std::fs::create_dir_all(&granted).unwrap();
+    let secret = data.path().join("secret.txt");
+    std::fs::write(&secret, "outside the grant").unwrap();
+    std::fs::write(granted.join("inside.txt"), "inside the grant").unwrap();
+    std::os::unix::fs::symlink(&secret, granted.join("absolute")).unwrap();
+    std::os::unix::fs::symlink("../secret.txt", granted.join("relative")).unwrap();
+    std::os::unix::fs::symlink("inside.txt", granted.join("sibling")).unwrap();
+    let dir = plugin_dir(Some(&format!("[[dirs]]\nhost = {granted:?}\nguest = \"/data\"\nwrite = true\n")));
+    let registry = load(&dir).await;
+
+    // A link that stays inside the grant is followed, as on any file system ...
+    assert_eq!(completed(call(&registry, "read_file", &[&json("/data/sibling")]).await), "inside the grant");
+    // ... one that leads out of it is refused, whichever way it is written.
+    for link in ["/data/absolute", "/data/relative"] {
+        let refused = failed(call(&registry, "read_file", &[&json(link)]).await);
+        assert_eq!(refused.error_type, "IoError", "{link}");
+        assert!(!refused.message.contains("outside the grant"), "{link}: {}", refused.message);
+        failed(call(&registry, "write_file", &[&json(link), &json("overwritten")]).await);
+    }
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "outside the grant");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tcp_grant_allows_connecting_only_never_udp_or_listening() {
+    let allowed = pong_server().await;
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp_port = udp.local_addr().unwrap().port();
+    let dir = plugin_dir(Some(&format!("[tcp]\nconnect = [\"127.0.0.1:{allowed}\", \"127.0.0.1:{udp_port}\"]\n")));
+    let registry = load(&dir).await;
+    assert_eq!(completed(call(&registry, "connect", &[&json(format!("127.0.0.1:{allowed}"))]).await), "pong");
+
+    // The granted address is no grant to send it datagrams ...
+    let sent = failed(call(&registry, "udp_send", &[&json(format!("127.0.0.1:{udp_port}"))]).await);
+    assert_eq!(sent.error_type, "IoError");
+    udp.set_nonblocking(true).unwrap();
+    assert!(udp.recv(&mut [0; 16]).is_err(), "no datagram arrived");
+    // ... nor to listen, on a granted address, on a loopback port, or on
+    // the ephemeral port a connect may bind.
+    for address in [format!("127.0.0.1:{allowed}"), "127.0.0.1:0".to_string(), "0.0.0.0:0".to_string()] {
+        let listened = failed(call(&registry, "listen", &[&json(&address)]).await);
+        assert_eq!(listened.error_type, "IoError", "{address}: {}", listened.message);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_are_looked_up_only_when_a_granted_entry_is_a_name() {
+    let port = pong_server().await;
+    let by_address = plugin_dir(Some(&format!("[tcp]\nconnect = [\"127.0.0.1:{port}\"]\n")));
+    let registry = load(&by_address).await;
+    let refused = failed(call(&registry, "resolve", &[&json("localhost")]).await);
+    assert_eq!(refused.error_type, "IoError", "{}", refused.message);
+
+    let by_name = plugin_dir(Some(&format!("[tcp]\nconnect = [\"localhost:{port}\"]\n")));
+    let registry = load(&by_name).await;
+    let found = completed(call(&registry, "resolve", &[&json("localhost")]).await);
+    assert!(found.as_array().unwrap().iter().any(|a| a == "127.0.0.1" || a == "::1"), "{found}");
+    assert_eq!(completed(call(&registry, "connect", &[&json(format!("localhost:{port}"))]).await), "pong");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn payloads_over_temporals_limits_fail_with_the_sizes() {
     let dir = plugin_dir(None);
     let registry = load(&dir).await;

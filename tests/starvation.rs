@@ -35,13 +35,7 @@ async fn short_activities_keep_their_latency_beside_a_cpu_hog() {
     latencies(&registry, 20).await;
     let alone = latencies(&registry, 100).await;
 
-    let hog = {
-        let registry = registry.clone();
-        tokio::spawn(async move {
-            registry.execute(Request::local("spin", vec![]).with_timeout(Duration::from_secs(60))).await
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let hog = spinning_hog(&registry, Duration::from_secs(60)).await;
     let beside = latencies(&registry, 100).await;
     assert!(!hog.is_finished(), "the hog must still be running");
     hog.abort();
@@ -56,4 +50,34 @@ async fn short_activities_keep_their_latency_beside_a_cpu_hog() {
         "median latency {median_beside:?} beside the hog, {median_alone:?} alone"
     );
     assert!(beside[99] <= alone[99] + 4 * EPOCH_TICK, "slowest {:?} beside the hog, {:?} alone", beside[99], alone[99]);
+}
+
+/// As many spinning plugins as the runtime has worker threads, each seen
+/// spinning first: the short executions, spawned onto the same workers, are
+/// served between the hogs' time slices rather than after their deadlines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinning_plugins_on_every_worker_thread_yield_to_short_executions() {
+    let dir = TempDir::new();
+    dir.add("misbehave.wasm", &test_plugin("misbehave"));
+    let runtime =
+        Runtime::new(&EngineOptions { max_instances: 16, ..EngineOptions::default() }, Limits::default()).unwrap();
+    let registry = Arc::new(runtime.load_dir(dir.path()).await.unwrap());
+    let deadline = Duration::from_secs(10);
+    let hogs = [spinning_hog(&registry, deadline).await, spinning_hog(&registry, deadline).await];
+    let started = Instant::now();
+    for i in 0..20u64 {
+        let registry = registry.clone();
+        let short = tokio::spawn(async move {
+            let args = vec![Payload::from_json_arg(&i.to_string()).unwrap(), Payload::from_json_arg("1").unwrap()];
+            registry.execute(Request::local("add", args)).await
+        });
+        assert_eq!(completed(short.await.unwrap()), (i + 1).to_string());
+    }
+    // Twenty executions take a few time slices each at worst, not a deadline.
+    let took = started.elapsed();
+    assert!(took < deadline / 4, "20 short executions took {took:?} beside two hogs");
+    assert!(hogs.iter().all(|h| !h.is_finished()), "a hog ended before the short executions were served");
+    for hog in hogs {
+        hog.abort();
+    }
 }

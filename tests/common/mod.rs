@@ -97,3 +97,24 @@ pub fn failed(outcome: Outcome) -> Failure {
         other => panic!("expected a failure, got {other:?}"),
     }
 }
+
+/// Starts misbehave's `spin_reporting` and returns once it is spinning (its
+/// heartbeat arrived): a hog known to hold a thread before a test measures
+/// what runs beside it, stopped at `timeout`.
+pub async fn spinning_hog(
+    registry: &std::sync::Arc<activity_host::Registry>,
+    timeout: std::time::Duration,
+) -> tokio::task::JoinHandle<Outcome> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = std::sync::Mutex::new(Some(tx));
+    let mut request = activity_host::Request::local("spin_reporting", vec![]).with_timeout(timeout);
+    request.heartbeat = std::sync::Arc::new(move |_| {
+        if let Some(tx) = tx.lock().unwrap().take() {
+            let _ = tx.send(());
+        }
+    });
+    let registry = registry.clone();
+    let hog = tokio::spawn(async move { registry.execute(request).await });
+    rx.await.expect("the hog heartbeats before it spins");
+    hog
+}

@@ -12,10 +12,11 @@ use activity_host::manifest;
 use activity_host::registry::{Registry, dynamic_name};
 use activity_host::runtime::scan;
 use activity_host::{Limits, Outcome, Payload, Plugin, Request, Runtime, ServiceOptions};
+use tokio::signal::unix::{SignalKind, signal};
 
 use super::args::{CacheArgs, LimitArgs};
 use super::json_hint::json_arg_hint;
-use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, runtime};
+use super::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, runtime};
 use crate::logging::{eprintln_safe, println_safe};
 
 /// What `call`, `list` and `check` run with.
@@ -98,13 +99,18 @@ pub(super) async fn call(call: CallArgs, dir: PathBuf, local: Local) -> u8 {
 
     let mut request = Request::local(&name, payloads).with_timeout(timeout);
     let (cancel, interrupt) = (request.cancel.clone(), request.interrupt.clone());
+    let ctrl_c = cancel.clone();
+    // One listener for both Ctrl-Cs, so that a second one pressed quickly
+    // is not lost between them.
+    let mut interrupts = signal(SignalKind::interrupt()).ok();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        let Some(interrupts) = interrupts.as_mut() else { return };
+        if interrupts.recv().await.is_some() {
             eprintln_safe!("cancelling {name}; interrupting it in {}", humantime::format_duration(cancel_grace));
             cancel.cancel();
             tokio::select! {
                 _ = tokio::time::sleep(cancel_grace) => {}
-                _ = tokio::signal::ctrl_c() => {}
+                _ = interrupts.recv() => {}
             }
             interrupt.cancel();
         }
@@ -132,13 +138,20 @@ pub(super) async fn call(call: CallArgs, dir: PathBuf, local: Local) -> u8 {
         }
         Outcome::Failed(failure) => {
             eprintln_safe!("{failure}");
-            EXIT_FAILED
+            stopped(&ctrl_c)
         }
         Outcome::Cancelled(reason) => {
             eprintln_safe!("activity cancelled: {reason}");
-            EXIT_FAILED
+            stopped(&ctrl_c)
         }
     }
+}
+
+/// A call that did not complete exits 1, or 130 once Ctrl-C asked it to
+/// stop (however the activity then ended: as cancelled, or failing), as
+/// the shell reports a command Ctrl-C stopped.
+fn stopped(ctrl_c: &tokio_util::sync::CancellationToken) -> u8 {
+    if ctrl_c.is_cancelled() { EXIT_INTERRUPTED } else { EXIT_FAILED }
 }
 
 pub(super) async fn list(dir: PathBuf, local: Local) -> u8 {

@@ -30,6 +30,9 @@ use local::Local;
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
+/// 128 + SIGINT, as a shell reports a command Ctrl-C stopped: `host call`
+/// after Ctrl-C cancelled its activity, `host run` after a second signal.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Run Temporal activities compiled to WebAssembly components.
 ///

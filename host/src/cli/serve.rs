@@ -211,6 +211,6 @@ async fn shutdown_signal(mut signals: Signals) {
         signals.next().await;
         eprintln_safe!("second signal: exiting without waiting for running executions");
         logging::finish();
-        std::process::exit(130);
+        std::process::exit(super::EXIT_INTERRUPTED.into());
     });
 }

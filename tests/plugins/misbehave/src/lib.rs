@@ -21,6 +21,17 @@ fn spin() -> u64 {
     }
 }
 
+/// Heartbeats once, to say it is running, then never returns: a hog a test
+/// can see at work before it measures what runs beside it.
+#[activity::defn]
+fn spin_reporting() -> u64 {
+    activity::heartbeat("spinning");
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
 /// Keeps a core busy for `millis` of wall time, then returns: a CPU-bound
 /// activity of known cost (the benchmarks' scale-out load).
 #[activity::defn]
@@ -207,9 +218,11 @@ fn print(lines: u32) -> u32 {
     lines
 }
 
-/// Heartbeats with a progress counter until cancelled, then stops as cancelled.
+/// Says it started, then heartbeats with a progress counter until cancelled,
+/// then stops as cancelled.
 #[activity::defn]
 fn wait_cancel() -> Result<String, ApplicationError> {
+    println!("waiting for a cancellation");
     let mut beats: u64 = 0;
     while !activity::is_cancelled() {
         beats += 1;
@@ -223,6 +236,7 @@ fn wait_cancel() -> Result<String, ApplicationError> {
 /// `is_cancelled()`: only an interrupt stops it.
 #[activity::defn]
 fn ignore_cancel() -> u64 {
+    println!("ignoring cancellations");
     let mut beats: u64 = 0;
     loop {
         beats += 1;
@@ -278,6 +292,29 @@ fn connect(address: String) -> Result<String, ApplicationError> {
     let mut line = String::new();
     std::io::BufReader::new(stream).read_line(&mut line).map_err(|e| io_error("receiving", e))?;
     Ok(line.trim_end().to_string())
+}
+
+/// Sends one UDP datagram to `address` from an ephemeral port.
+#[activity::defn]
+fn udp_send(address: String) -> Result<usize, ApplicationError> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|e| io_error("binding a UDP socket", e))?;
+    socket.send_to(b"ping", &address).map_err(|e| io_error(&format!("sending to {address}"), e))
+}
+
+/// Listens for TCP connections on `address` and returns the bound address.
+#[activity::defn]
+fn listen(address: String) -> Result<String, ApplicationError> {
+    let listener =
+        std::net::TcpListener::bind(&address).map_err(|e| io_error(&format!("listening on {address}"), e))?;
+    Ok(listener.local_addr().map_err(|e| io_error("reading the bound address", e))?.to_string())
+}
+
+/// Looks `name` up (as `connect` would) and returns the addresses found.
+#[activity::defn]
+fn resolve(name: String) -> Result<Vec<String>, ApplicationError> {
+    use std::net::ToSocketAddrs;
+    let found = (name.as_str(), 80).to_socket_addrs().map_err(|e| io_error(&format!("looking up {name}"), e))?;
+    Ok(found.map(|a| a.ip().to_string()).collect())
 }
 
 /// GETs `http://AUTHORITY/PATH` through wasi:http and returns "STATUS BODY".
@@ -379,6 +416,9 @@ fn print_lots(mib: usize) -> usize {
 
 activity::export!(
     http_fetch,
+    udp_send,
+    listen,
+    resolve,
     read_file,
     write_file,
     env,
@@ -401,6 +441,7 @@ activity::export!(
     info,
     count,
     overlap,
+    spin_reporting,
     add,
     greet,
     nothing,
