@@ -4,7 +4,9 @@ a test CA made with the `openssl` command line.
 Each server counts the connections it accepts (over TLS: the handshakes
 that completed) and the connections a client closed while a `/hang`
 request was still unanswered, so that the tests can see connection reuse
-and requests that did not outlive their execution.
+and requests that did not outlive their execution; and the `/hold`
+requests in progress at once, and when each arrived, so that they can see
+how many executions a host runs at a time and how fast it starts them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 
@@ -42,6 +45,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif path.startswith("/status/"):
             code = int(path.split("/")[2])
             self._reply(code, f"status {code}".encode(), {"Content-Type": "text/plain", "X-Status": str(code)})
+        elif path.startswith("/hold"):
+            # Answer after ?ms=N, counting the requests held at once and
+            # noting when each arrived: executions as seen from outside.
+            ms = int(path.partition("ms=")[2] or 0)
+            with self.server.lock:
+                self.server.held += 1
+                self.server.most_held = max(self.server.most_held, self.server.held)
+                self.server.arrivals.append(time.monotonic())
+            time.sleep(ms / 1000)
+            with self.server.lock:
+                self.server.held -= 1
+            self._reply(200, b"held", {"Content-Type": "text/plain"})
         elif path.startswith("/hang"):
             # Never answer; wait for the client to give up on the connection.
             try:
@@ -74,6 +89,9 @@ class _Server(http.server.ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.accepted = 0
         self.hung_up = 0
+        self.held = 0
+        self.most_held = 0
+        self.arrivals: list[float] = []
 
     def get_request(self):
         sock, address = self.socket.accept()
@@ -116,13 +134,26 @@ class WebServer:
         with self._server.lock:
             return self._server.hung_up
 
+    @property
+    def most_held(self) -> int:
+        """The most `/hold` requests in progress at once."""
+        with self._server.lock:
+            return self._server.most_held
+
+    @property
+    def arrivals(self) -> list[float]:
+        """When each `/hold` request arrived (time.monotonic())."""
+        with self._server.lock:
+            return list(self._server.arrivals)
+
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
 
 
 class Pki:
-    """A throw-away CA and a certificate for 127.0.0.1 signed by it."""
+    """A throw-away CA, a server certificate for 127.0.0.1 and a client
+    certificate, both signed by it."""
 
     def __init__(self, directory: Path) -> None:
         self.ca = directory / "ca.pem"
@@ -142,6 +173,16 @@ class Pki:
                 "-keyout", str(self.key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
         openssl("x509", "-req", "-in", str(csr), "-CA", str(self.ca), "-CAkey", str(ca_key), "-CAcreateserial",
                 "-out", str(self.cert), "-days", "2", "-extfile", str(ext))
+        # A client certificate signed by the same CA, for mutual TLS.
+        self.client_cert = directory / "client.pem"
+        self.client_key = directory / "client.key"
+        client_csr = directory / "client.csr"
+        client_ext = directory / "client.ext"
+        client_ext.write_text("extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n")
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", str(self.client_key), "-out", str(client_csr), "-subj", "/CN=activity-host test client")
+        openssl("x509", "-req", "-in", str(client_csr), "-CA", str(self.ca), "-CAkey", str(ca_key), "-CAcreateserial",
+                "-out", str(self.client_cert), "-days", "2", "-extfile", str(client_ext))
 
 
 def unused_port() -> int:

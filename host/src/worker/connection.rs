@@ -2,10 +2,12 @@
 //! cluster with mutual TLS, or Temporal Cloud with an API key.
 
 use std::collections::HashMap;
+use std::error::Error as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use temporalio_client::errors::ClientConnectError;
 use temporalio_client::{ClientTlsOptions, Connection, ConnectionOptions, GrpcCompression, TlsOptions};
 use temporalio_common::telemetry::metrics::TemporalMeter;
 use temporalio_sdk_core::Url;
@@ -107,8 +109,8 @@ impl ConnectionSettings {
         ))
     }
 
-    /// Connects, checking the settings first so that a typo is one clear line.
-    /// Connects; with `metrics`, the client's own series (`temporal_request`,
+    /// Connects, checking the settings first so that a typo is one clear
+    /// line; with `metrics`, the client's own series (`temporal_request`,
     /// `temporal_long_request`, ...) go to that meter.
     pub async fn connect(&self, metrics: Option<TemporalMeter>) -> anyhow::Result<Connection> {
         let options = ConnectionOptions::new(self.url()?)
@@ -124,7 +126,22 @@ impl ConnectionSettings {
             .build();
         Connection::connect(options)
             .await
-            .with_context(|| format!("cannot connect to the Temporal service at {}", self.address))
+            .map_err(|e| anyhow::anyhow!("cannot connect to the Temporal service at {}: {}", self.address, why(&e)))
+    }
+}
+
+/// Why a connection failed, on one line: the client prints a transport
+/// error or a failed first call with `Debug`, which buries the cause (a
+/// refused connection, an unknown CA) in struct syntax.
+fn why(error: &ClientConnectError) -> String {
+    match error {
+        ClientConnectError::TonicTransportError(e) => crate::error_chain::one_line(e),
+        ClientConnectError::SystemInfoCallError(status) => {
+            let cause = status.source().map(crate::error_chain::one_line);
+            let message = cause.filter(|c| !c.is_empty()).unwrap_or_else(|| status.message().to_string());
+            format!("its first call (GetSystemInfo) failed: {:?}: {message}", status.code())
+        }
+        other => other.to_string(),
     }
 }
 

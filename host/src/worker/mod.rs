@@ -21,7 +21,6 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Context as _;
 use temporalio_common::protos::coresdk::activity_result::activity_execution_result::Status;
 use temporalio_common::protos::coresdk::activity_task::{
     ActivityCancelReason, ActivityTask, Cancel, Start, activity_task::Variant,
@@ -32,7 +31,8 @@ use temporalio_common::telemetry::TelemetryOptions;
 use temporalio_common::telemetry::metrics::CoreMeter;
 use temporalio_common::worker::{WorkerDeploymentOptions, WorkerDeploymentVersion, WorkerTaskTypes};
 use temporalio_sdk_core::{
-    CoreRuntime, PollError, PollerBehavior, RuntimeOptions, Worker, WorkerConfig, WorkerVersioningStrategy,
+    CoreRuntime, PollError, PollerBehavior, RuntimeOptions, Worker, WorkerConfig, WorkerValidationError,
+    WorkerVersioningStrategy,
 };
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -163,8 +163,14 @@ pub async fn run(
     let worker = Arc::new(temporalio_sdk_core::init_worker(&runtime, config, connection)?);
     tokio::select! {
         validated = worker.validate() => {
-            validated.with_context(|| {
-                format!("the Temporal service refused the worker for namespace {}", options.namespace)
+            // Core's message prints the server's status with `Debug`; its
+            // own message says it ("Namespace x is not found.").
+            validated.map_err(|WorkerValidationError::NamespaceDescribeError { source, namespace }| {
+                anyhow::anyhow!(
+                    "the Temporal service refused the worker for namespace {namespace}: {:?}: {}",
+                    source.code(),
+                    source.message()
+                )
             })?;
         }
         () = &mut shutdown => {
