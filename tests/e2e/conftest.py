@@ -89,7 +89,10 @@ async def _execute(address: str, task_queue: str, workflow: Any, arg: Any, timeo
     async with Worker(
         client,
         task_queue=task_queue,
-        workflows=[workflows.GreetingWorkflow, workflows.YourWorkflow, workflows.CallActivity, workflows.CallEach, workflows.CallAll],
+        workflows=[
+            workflows.GreetingWorkflow, workflows.YourWorkflow, workflows.CallActivity, workflows.CallEach, workflows.CallAll,
+            workflows.ReturnPayload,
+        ],
     ):
         return await client.execute_workflow(
             workflow,

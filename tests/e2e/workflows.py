@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any, Optional
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
 
@@ -120,4 +120,16 @@ class CallAll:
                     for call in calls
                 )
             )
+        )
+
+
+@workflow.defn
+class ReturnPayload:
+    """Sends one payload, as it is, to the activity `raw_return` and returns
+    the payload the activity returned, as it is."""
+
+    @workflow.run
+    async def run(self, payload: RawValue) -> RawValue:
+        return await workflow.execute_activity(
+            "raw_return", payload, result_type=RawValue, start_to_close_timeout=timedelta(seconds=10)
         )

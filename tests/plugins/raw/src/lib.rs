@@ -46,6 +46,8 @@ impl Guest for Raw {
             "duplicate_metadata" => return Ok(Payload { metadata: vec![json(), json()], data: b"1".to_vec() }),
             "no_encoding" => return Ok(Payload { metadata: vec![], data: b"1".to_vec() }),
             "not_json" => return Ok(Payload { metadata: vec![json()], data: b"{not json".to_vec() }),
+            // The first argument as it came, for round trips through the server.
+            "raw_return" => return args.into_iter().next().ok_or_else(|| no_argument(&name)),
             _ => {}
         }
         let seen: Vec<serde_json::Value> = args
@@ -64,6 +66,17 @@ impl Guest for Raw {
             metadata: vec![("encoding".to_string(), b"json/plain".to_vec())],
             data: serde_json::to_vec(&body).unwrap(),
         })
+    }
+}
+
+fn no_argument(name: &str) -> ApplicationError {
+    ApplicationError {
+        message: format!("{name} returns its first argument, and it was given none"),
+        error_type: "ValueError".to_string(),
+        non_retryable: true,
+        details: Vec::new(),
+        next_retry_delay_ms: None,
+        stack_trace: String::new(),
     }
 }
 
