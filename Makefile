@@ -72,7 +72,16 @@ $(JS_DEPS): guest-sdk/js/package.json guest-sdk/js/package-lock.json
 ## Plugins that misbehave on purpose, and each language's outbound-HTTP
 ## plugin, into target/test-plugins/.
 test-plugins: rust-test-plugins $(TEST_PLUGINS)/py_activities.wasm $(TEST_PLUGINS)/js_activities.wasm \
-	$(TEST_PLUGINS)/py_http.wasm $(TEST_PLUGINS)/js_http.wasm $(TEST_PLUGINS)/py_pg.wasm $(TEST_PLUGINS)/js_pg.wasm
+	$(TEST_PLUGINS)/py_http.wasm $(TEST_PLUGINS)/js_http.wasm $(TEST_PLUGINS)/py_pg.wasm $(TEST_PLUGINS)/js_pg.wasm \
+	$(TEST_PLUGINS)/py_diff.wasm $(TEST_PLUGINS)/js_diff.wasm
+
+## The differential test's activities (tests/e2e/test_differential.py); the
+## Python module is also what the native worker serves.
+$(TEST_PLUGINS)/py_diff.wasm: tests/plugins/python/diff_activities.py $(PY_SDK) | venv
+	$(PYTHON) guest-sdk/python/build.py $< -o $@
+
+$(TEST_PLUGINS)/js_diff.wasm: tests/plugins/js/diff_activities.ts $(JS_SDK) | $(JS_DEPS)
+	node guest-sdk/js/build.mjs $< $@
 
 $(TEST_PLUGINS)/py_pg.wasm: tests/plugins/python/py_pg.py $(PY_SDK) | venv
 	$(PYTHON) guest-sdk/python/build.py $< -o $@
@@ -94,10 +103,11 @@ $(TEST_PLUGINS)/js_activities.wasm: tests/plugins/js/js_activities.ts $(JS_SDK) 
 
 rust-test-plugins: wasm-target
 	$(CARGO) build --profile plugin --target $(WASM_TARGET) -p misbehave -p raw -p not_a_plugin -p http_rust -p pg_rust \
-		-p encryption_codec
+		-p encryption_codec -p diff_rust
 	@mkdir -p $(TEST_PLUGINS)
 	@cp $(PLUGIN_OUT)/misbehave.wasm $(PLUGIN_OUT)/raw.wasm $(PLUGIN_OUT)/not_a_plugin.wasm \
-		$(PLUGIN_OUT)/http_rust.wasm $(PLUGIN_OUT)/pg_rust.wasm $(PLUGIN_OUT)/encryption_codec.wasm $(TEST_PLUGINS)/
+		$(PLUGIN_OUT)/http_rust.wasm $(PLUGIN_OUT)/pg_rust.wasm $(PLUGIN_OUT)/encryption_codec.wasm \
+		$(PLUGIN_OUT)/diff_rust.wasm $(TEST_PLUGINS)/
 	@for f in $(RAW_VARIANTS); do \
 		$(CARGO) build --quiet --profile plugin --target $(WASM_TARGET) -p raw --features $$f || exit 1; \
 		cp $(PLUGIN_OUT)/raw.wasm $(TEST_PLUGINS)/raw-$$f.wasm; \
