@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -143,7 +142,7 @@ def test_cancellation_reaches_python_and_js_activities(host, plugin_dir, execute
 
 @pytest.mark.parametrize("activity", ["py_spin", "js_spin"])
 def test_a_spinning_python_or_js_plugin_times_out_while_others_are_served(host, plugin_dir, execute, activity):
-    host(plugin_dir(tests=POLYGLOT))
+    h = host(plugin_dir(tests=POLYGLOT), env={"RUST_LOG": "info,activity_host=debug"})
     results: dict = {}
 
     def spin():
@@ -154,7 +153,7 @@ def test_a_spinning_python_or_js_plugin_times_out_while_others_are_served(host, 
 
     spinner = threading.Thread(target=spin)
     spinner.start()
-    time.sleep(0.5)
+    h.wait_for_log(f"activity started activity={activity}", timeout=30)
     for i in range(3):
         assert execute(CallActivity.run, Call("py_add", [i, 1])) == i + 1
         assert execute(CallActivity.run, Call("js_add", [i, 1])) == i + 1

@@ -226,7 +226,7 @@ def test_a_plugin_ignoring_cancellation_is_interrupted_after_the_grace_period(ho
 
 
 def test_a_spinning_plugin_times_out_while_the_host_serves_others(host, plugin_dir, execute):
-    host(plugin_dir())
+    h = host(plugin_dir(), env={"RUST_LOG": "info,activity_host=debug"})
     results: dict = {}
 
     def spin():
@@ -237,7 +237,7 @@ def test_a_spinning_plugin_times_out_while_the_host_serves_others(host, plugin_d
 
     spinner = threading.Thread(target=spin)
     spinner.start()
-    time.sleep(0.5)
+    h.wait_for_log("activity started activity=spin", timeout=30)
     for i in range(5):
         assert execute(CallActivity.run, Call("add", [i, 1])) == i + 1
     # The others were served while the spinning one still ran.
