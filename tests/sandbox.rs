@@ -234,6 +234,14 @@ async fn a_tcp_grant_allows_connecting_only_never_udp_or_listening() {
         let listened = failed(call(&registry, "listen", &[&json(&address)]).await);
         assert_eq!(listened.error_type, "IoError", "{address}: {}", listened.message);
     }
+    // A socket may be bound only as a connect binds it: any address, port 0.
+    // A chosen port, even unlistened, would hold it on the host.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    assert!(completed(call(&registry, "bind", &[&json("0.0.0.0:0")]).await).as_str().unwrap().starts_with("0.0.0.0:"));
+    for address in [format!("0.0.0.0:{free}"), format!("127.0.0.1:{free}"), "127.0.0.1:0".to_string()] {
+        let bound = failed(call(&registry, "bind", &[&json(&address)]).await);
+        assert_eq!(bound.error_type, "IoError", "{address}: {}", bound.message);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -396,4 +404,92 @@ async fn memory_returns_to_its_baseline_after_misbehaviour() {
     }
     let grown = resident_memory().saturating_sub(baseline);
     assert!(grown < 48 << 20, "resident memory grew by {} MiB over 10 rounds", grown >> 20);
+}
+
+/// A plugin in WebAssembly text: `grow_table(n)` grows its table by `n`
+/// elements with `table.grow`, which answers -1 instead of trapping when
+/// refused, and returns "grown" or "refused". No guest language's compiler
+/// emits `table.grow` on demand, so the module is written by hand and made a
+/// component from the WIT, as `wasm-tools component new` would.
+fn table_grower() -> Vec<u8> {
+    let module = wat::parse_str(
+        r#"(module
+          (memory (export "memory") 1)
+          (table $t 1 funcref)
+          (global $heap (mut i32) (i32.const 4096))
+          (data (i32.const 512) "grow_table")
+          (data (i32.const 544) "encoding")
+          (data (i32.const 560) "json/plain")
+          (data (i32.const 576) "\"refused\"")
+          (data (i32.const 592) "\"grown\"")
+
+          ;; A bump allocator: an instance serves one execution.
+          (func (export "cabi_realloc") (param i32 i32) (param $align i32) (param $size i32) (result i32)
+            (local $p i32)
+            (local.set $p (i32.and (i32.add (global.get $heap) (i32.sub (local.get $align) (i32.const 1)))
+                                   (i32.sub (i32.const 0) (local.get $align))))
+            (global.set $heap (i32.add (local.get $p) (local.get $size)))
+            (if (i32.gt_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536)))
+              (then (drop (memory.grow (i32.add (i32.shr_u (global.get $heap) (i32.const 16)) (i32.const 1))))))
+            (local.get $p))
+
+          ;; definitions() -> list<activity-definition>: one, "grow_table".
+          (func (export "activity-host:plugin/activities@0.1.0#definitions") (result i32)
+            (i32.store (i32.const 256) (i32.const 512))   ;; name.ptr
+            (i32.store (i32.const 260) (i32.const 10))    ;; name.len
+            (i32.store8 (i32.const 264) (i32.const 0))    ;; dynamic
+            (i32.store (i32.const 384) (i32.const 256))   ;; list.ptr
+            (i32.store (i32.const 388) (i32.const 1))     ;; list.len
+            (i32.const 384))
+
+          ;; execute(name, args) -> result<payload, application-error>: the
+          ;; first argument's JSON digits are the elements to grow by.
+          (func (export "activity-host:plugin/activities@0.1.0#execute")
+                (param i32 i32) (param $args i32) (param i32) (result i32)
+            (local $data i32) (local $len i32) (local $i i32) (local $n i32)
+            (local.set $data (i32.load offset=8 (local.get $args)))
+            (local.set $len (i32.load offset=12 (local.get $args)))
+            (block $done (loop $digit
+              (br_if $done (i32.ge_u (local.get $i) (local.get $len)))
+              (local.set $n (i32.add (i32.mul (local.get $n) (i32.const 10))
+                                     (i32.sub (i32.load8_u (i32.add (local.get $data) (local.get $i))) (i32.const 48))))
+              (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (br $digit)))
+            ;; metadata: [("encoding", "json/plain")]
+            (i32.store (i32.const 640) (i32.const 544)) (i32.store (i32.const 644) (i32.const 8))
+            (i32.store (i32.const 648) (i32.const 560)) (i32.store (i32.const 652) (i32.const 10))
+            (i32.store8 (i32.const 768) (i32.const 0))    ;; ok
+            (i32.store (i32.const 776) (i32.const 640))   ;; payload.metadata.ptr
+            (i32.store (i32.const 780) (i32.const 1))     ;; payload.metadata.len
+            (if (i32.eq (table.grow $t (ref.null func) (local.get $n)) (i32.const -1))
+              (then (i32.store (i32.const 784) (i32.const 576)) (i32.store (i32.const 788) (i32.const 9)))
+              (else (i32.store (i32.const 784) (i32.const 592)) (i32.store (i32.const 788) (i32.const 7))))
+            (i32.const 768)))"#,
+    )
+    .expect("the module parses");
+    let mut resolve = wit_parser::Resolve::default();
+    let (package, _) = resolve.push_dir(repo_sources().join("wit")).expect("the WIT parses");
+    let world = resolve.select_world(&[package], Some("plugin")).expect("the plugin world");
+    let mut module = module;
+    wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8, false)
+        .expect("the WIT embeds");
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .and_then(|e| e.validate(true).encode())
+        .expect("the module becomes a component")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_grown_past_the_hosts_bound_fails_inside_the_plugin() {
+    let dir = TempDir::new();
+    dir.write("tables.wasm", &table_grower());
+    let registry = load(&dir).await;
+    // Within the bounds a table grows; past them, table.grow answers -1 to
+    // the plugin, which goes on and completes, and the host serves on. The
+    // instance pool's slot holds 200,000 elements; the memory limiter
+    // refuses more than 2^20 whatever the allocator.
+    assert_eq!(completed(call(&registry, "grow_table", &["1000"]).await), "grown");
+    assert_eq!(completed(call(&registry, "grow_table", &["500000"]).await), "refused");
+    assert_eq!(completed(call(&registry, "grow_table", &["10000000"]).await), "refused");
+    assert_eq!(completed(call(&registry, "grow_table", &["1000"]).await), "grown");
 }

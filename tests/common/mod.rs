@@ -8,7 +8,18 @@ use std::path::{Path, PathBuf};
 use activity_host::{Failure, Outcome};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// Where the built plugins are: this checkout, or the one
+/// `ACTIVITY_HOST_BUILT` names (`make mutants` tests scratch copies of the
+/// sources, without their build output, against the checkout's plugins).
 pub fn repo() -> PathBuf {
+    match std::env::var_os("ACTIVITY_HOST_BUILT") {
+        Some(built) => PathBuf::from(built),
+        None => repo_sources(),
+    }
+}
+
+/// The checkout's sources (the WIT, say), wherever the built plugins are.
+pub fn repo_sources() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 

@@ -309,6 +309,30 @@ fn listen(address: String) -> Result<String, ApplicationError> {
     Ok(listener.local_addr().map_err(|e| io_error("reading the bound address", e))?.to_string())
 }
 
+/// Binds a TCP socket to the IPv4 `address` without listening (std has no
+/// such call: wasi:sockets directly), and returns the address bound. A bound
+/// port is held on the host, listening or not.
+#[activity::defn]
+fn bind(address: String) -> Result<String, ApplicationError> {
+    use wasip2::sockets::network::{IpAddressFamily, IpSocketAddress, Ipv4SocketAddress};
+    use wasip2::sockets::{instance_network, tcp_create_socket};
+    let refused = |what: &str, e: wasip2::sockets::network::ErrorCode| {
+        ApplicationError::new(format!("{what} {address}: {e:?}")).with_type("IoError")
+    };
+    let parsed: std::net::SocketAddrV4 =
+        address.parse().map_err(|e| ApplicationError::new(format!("{address}: {e}")).with_type("ValueError"))?;
+    let [a, b, c, d] = parsed.ip().octets();
+    let socket = tcp_create_socket::create_tcp_socket(IpAddressFamily::Ipv4).map_err(|e| refused("socket for", e))?;
+    let local = IpSocketAddress::Ipv4(Ipv4SocketAddress { port: parsed.port(), address: (a, b, c, d) });
+    socket.start_bind(&instance_network::instance_network(), local).map_err(|e| refused("binding", e))?;
+    socket.subscribe().block();
+    socket.finish_bind().map_err(|e| refused("binding", e))?;
+    match socket.local_address().map_err(|e| refused("reading the address bound to", e))? {
+        IpSocketAddress::Ipv4(Ipv4SocketAddress { port, address: (a, b, c, d) }) => Ok(format!("{a}.{b}.{c}.{d}:{port}")),
+        IpSocketAddress::Ipv6(_) => Ok("an IPv6 address".to_string()),
+    }
+}
+
 /// Looks `name` up (as `connect` would) and returns the addresses found.
 #[activity::defn]
 fn resolve(name: String) -> Result<Vec<String>, ApplicationError> {
@@ -418,6 +442,7 @@ activity::export!(
     http_fetch,
     udp_send,
     listen,
+    bind,
     resolve,
     read_file,
     write_file,
