@@ -1,6 +1,9 @@
 """Writes docs/mutants.md from a cargo-mutants run (`make mutants`).
 
-Usage: report.py MUTANTS_OUT DOC [--args "ARGS GIVEN TO cargo-mutants"]
+Usage: report.py MUTANTS_OUT [MUTANTS_OUT...] DOC [--args "ARGS GIVEN TO cargo-mutants"]
+
+With several runs of the same sources, a later run's outcome for a mutant
+replaces an earlier one's (a narrow run again, over the full run's report).
 
 Every missed mutant (and every timeout) is listed with the reason it is
 harmless, from tests/mutants/explained.toml, or as unexplained. Exits 1 when
@@ -38,12 +41,28 @@ def what(name: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("out", type=Path)
-    parser.add_argument("doc", type=Path)
-    parser.add_argument("--args", default="")
+    parser.add_argument("out", type=Path, nargs="+")
+    parser.add_argument("--args", action="append", default=[])
     options = parser.parse_args()
+    *outs, doc = options.out
 
-    run = json.loads((options.out / "outcomes.json").read_text())
+    runs = [json.loads((out / "outcomes.json").read_text()) for out in outs]
+    latest: dict[tuple[str, str], dict] = {}  # by file and full name (with its line)
+    baselines = []
+    for run_ in runs:
+        for outcome in run_["outcomes"]:
+            if outcome["scenario"] == "Baseline":
+                baselines.append(outcome["summary"])
+            else:
+                mutant = outcome["scenario"]["Mutant"]
+                latest[(mutant["file"], mutant["name"])] = outcome
+    tally = collections.Counter(OUTCOMES.get(o["summary"], o["summary"]) for o in latest.values())
+    run = {
+        "outcomes": [{"scenario": "Baseline", "summary": "/".join(baselines)}, *latest.values()],
+        "total_mutants": len(latest),
+        "caught": tally["caught"], "missed": tally["missed"], "timeout": tally["timeout"], "unviable": tally["unviable"],
+        "cargo_mutants_version": runs[-1].get("cargo_mutants_version", "?"),
+    }
     explained = {
         (e["file"], e["mutant"]): e["why"] for e in tomllib.loads(EXPLAINED.read_text()).get("mutant", [])
     }
@@ -65,7 +84,7 @@ def main() -> int:
 
     unexplained_core = [m for m in listed if m[3] is None and CORE.search(m[0])]
     date = datetime.date.today().isoformat()
-    command = "make mutants" + (f' MUTANTS_ARGS="{options.args}"' if options.args else "")
+    command = "`, then `".join("make mutants" + (f' MUTANTS_ARGS="{a}"' if a else "") for a in options.args or [""])
     lines = [
         "# Mutation testing",
         "",
@@ -94,9 +113,9 @@ def main() -> int:
     for file, kind, mutant, why in sorted(listed):
         reason = why if why is not None else "**unexplained**"
         lines.append(f"- `{file}` ({kind}): `{mutant}`: {reason}")
-    options.doc.write_text("\n".join(lines) + "\n")
+    doc.write_text("\n".join(lines) + "\n")
 
-    print(f"wrote {options.doc}: {run['caught']} caught, {run['missed']} missed, {run['timeout']} timed out")
+    print(f"wrote {doc}: {run['caught']} caught, {run['missed']} missed, {run['timeout']} timed out")
     for file, kind, mutant, _ in unexplained_core:
         print(f"unexplained {kind} mutant in {file}: {mutant}", file=sys.stderr)
     return 1 if unexplained_core else 0
