@@ -11,6 +11,17 @@ use activity_host::engine::{EPOCH_TICK, EngineOptions};
 use activity_host::{Limits, Outcome, Payload, Registry, Request, Runtime};
 use common::*;
 
+/// The misbehave plugin loaded on its own runtime (the directory lives as
+/// long as the test holds it).
+async fn misbehave() -> (TempDir, Arc<Registry>) {
+    let dir = TempDir::new();
+    dir.add("misbehave.wasm", &test_plugin("misbehave"));
+    let runtime =
+        Runtime::new(&EngineOptions { max_instances: 16, ..EngineOptions::default() }, Limits::default()).unwrap();
+    let registry = Arc::new(runtime.load_dir(dir.path()).await.unwrap());
+    (dir, registry)
+}
+
 async fn latencies(registry: &Registry, n: usize) -> Vec<Duration> {
     let mut all = Vec::with_capacity(n);
     for i in 0..n {
@@ -26,11 +37,7 @@ async fn latencies(registry: &Registry, n: usize) -> Vec<Duration> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_activities_keep_their_latency_beside_a_cpu_hog() {
-    let dir = TempDir::new();
-    dir.add("misbehave.wasm", &test_plugin("misbehave"));
-    let runtime =
-        Runtime::new(&EngineOptions { max_instances: 16, ..EngineOptions::default() }, Limits::default()).unwrap();
-    let registry = Arc::new(runtime.load_dir(dir.path()).await.unwrap());
+    let (_dir, registry) = misbehave().await;
 
     latencies(&registry, 20).await;
     let alone = latencies(&registry, 100).await;
@@ -57,11 +64,7 @@ async fn short_activities_keep_their_latency_beside_a_cpu_hog() {
 /// served between the hogs' time slices rather than after their deadlines.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spinning_plugins_on_every_worker_thread_yield_to_short_executions() {
-    let dir = TempDir::new();
-    dir.add("misbehave.wasm", &test_plugin("misbehave"));
-    let runtime =
-        Runtime::new(&EngineOptions { max_instances: 16, ..EngineOptions::default() }, Limits::default()).unwrap();
-    let registry = Arc::new(runtime.load_dir(dir.path()).await.unwrap());
+    let (_dir, registry) = misbehave().await;
     let deadline = Duration::from_secs(10);
     let hogs = [spinning_hog(&registry, deadline).await, spinning_hog(&registry, deadline).await];
     let started = Instant::now();

@@ -100,7 +100,6 @@ class GrpcProxy:
         self._tls = tls
         self._lock = threading.Lock()
         self._requests: list[Request] = []
-        self.handshake_failures = 0
         self._loop = asyncio.new_event_loop()
         started = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(started,), daemon=True)

@@ -328,7 +328,9 @@ fn bind(address: String) -> Result<String, ApplicationError> {
     socket.subscribe().block();
     socket.finish_bind().map_err(|e| refused("binding", e))?;
     match socket.local_address().map_err(|e| refused("reading the address bound to", e))? {
-        IpSocketAddress::Ipv4(Ipv4SocketAddress { port, address: (a, b, c, d) }) => Ok(format!("{a}.{b}.{c}.{d}:{port}")),
+        IpSocketAddress::Ipv4(Ipv4SocketAddress { port, address: (a, b, c, d) }) => {
+            Ok(format!("{a}.{b}.{c}.{d}:{port}"))
+        }
         IpSocketAddress::Ipv6(_) => Ok("an IPv6 address".to_string()),
     }
 }
